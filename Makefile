@@ -1,0 +1,36 @@
+# Set-up and entry points. `make lab` starts the course; `make test` runs the whole suite.
+# Both create .venv on first use and update it when pyproject.toml changes.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# Extra requirement installed before kdlib, e.g. TORCH_REQUIREMENT=torch==2.13.0 for a CPU build.
+TORCH_REQUIREMENT ?=
+# JupyterLab refuses to run as root unless told to (containers, CI).
+ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
+
+.PHONY: lab test release clean
+
+$(VENV)/.course: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(if $(TORCH_REQUIREMENT),$(BIN)/python -m pip install --quiet "$(TORCH_REQUIREMENT)")
+	$(BIN)/python -m pip install --quiet -e ".[course]"
+	touch $@
+
+$(VENV)/.test: $(VENV)/.course
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $@
+
+lab: $(VENV)/.course
+	$(BIN)/jupyter lab $(ALLOW_ROOT) --notebook-dir=course
+
+test: $(VENV)/.test
+	$(BIN)/python -m pytest
+
+# Instructors: regenerate course/ from solutions/ after editing a solution notebook.
+release: $(VENV)/.course
+	for dir in solutions/*/; do $(BIN)/nbgrader generate_assignment "$$(basename $$dir)" --force; done
+	rm -f gradebook.db
+
+clean:
+	rm -rf $(VENV)

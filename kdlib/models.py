@@ -1,0 +1,57 @@
+"""Model families for teachers and students: MLPs and small CNNs with width/depth knobs.
+
+Every constructor takes a ``seed`` so that the initial weights, and with them a whole run,
+are reproducible without touching the global random number generator.
+"""
+import math
+
+import torch
+from torch import nn
+
+
+def _seeded(seed, build):
+    """Build a module with its own RNG state so initialisation depends only on seed."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return build()
+
+
+def _check_sizes(**sizes):
+    for name, value in sizes.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < (0 if name == "depth" else 1):
+            low = 0 if name == "depth" else 1
+            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+
+
+def mlp(inputs, classes, width=64, depth=2, seed=0):
+    """Flatten → depth × (Linear(width) → ReLU) → Linear(classes); depth=0 is a linear model."""
+    if isinstance(inputs, (tuple, list, torch.Size)):
+        inputs = math.prod(inputs)  # accept an image shape such as (1, 8, 8)
+    _check_sizes(inputs=inputs, classes=classes, width=width, depth=depth)
+
+    def build():
+        layers, size = [nn.Flatten()], inputs
+        for _ in range(depth):
+            layers += [nn.Linear(size, width), nn.ReLU()]
+            size = width
+        layers.append(nn.Linear(size, classes))
+        return nn.Sequential(*layers)
+
+    return _seeded(seed, build)
+
+
+def cnn(channels, classes, width=16, depth=2, seed=0):
+    """depth × (Conv3×3 → ReLU → MaxPool2, doubling width) → global average pool → Linear(classes)."""
+    _check_sizes(channels=channels, classes=classes, width=width, depth=depth)
+
+    def build():
+        layers, size = [], channels
+        for i in range(depth):
+            out = width * 2**i
+            # ceil_mode keeps a 1×1 map alive when a small image (8×8 digits) is pooled past its size
+            layers += [nn.Conv2d(size, out, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2, ceil_mode=True)]
+            size = out
+        layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(size, classes)]
+        return nn.Sequential(*layers)
+
+    return _seeded(seed, build)

@@ -1,0 +1,160 @@
+"""kdlib.losses against hand-computed values and independent float64 computations."""
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from kdlib.losses import distillation_loss, kd_loss, logit_matching_loss, smoothed_cross_entropy, soft_targets
+
+LN2, LN3, LN4 = math.log(2), math.log(3), math.log(4)
+
+
+def random_logits(*shape, seed=0):
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+
+
+# ---- soft_targets -------------------------------------------------------------------------------
+
+def test_soft_targets_hand_computed():
+    z = torch.tensor([[0.0, LN2, LN4]], dtype=torch.float64)
+    # T = 1: exp(z) = 1, 2, 4
+    assert torch.allclose(soft_targets(z, 1.0), torch.tensor([[1, 2, 4]], dtype=torch.float64) / 7)
+    # T = 2: exp(z / 2) = 1, sqrt 2, 2
+    expected = torch.tensor([[1, math.sqrt(2), 2]], dtype=torch.float64) / (3 + math.sqrt(2))
+    assert torch.allclose(soft_targets(z, 2.0), expected)
+
+
+def test_soft_targets_flatten_as_temperature_grows():
+    z = random_logits(4, 10) * 5
+    entropies = [-(p * p.log()).sum(-1).mean().item() for p in (soft_targets(z, t) for t in (1, 2, 4, 8, 20))]
+    assert all(a < b for a, b in zip(entropies, entropies[1:]))
+    assert entropies[-1] < math.log(10)
+    assert torch.allclose(soft_targets(z, 1e6), torch.full_like(z, 0.1), atol=1e-5)
+
+
+def test_soft_targets_stable_for_huge_logits():
+    z = torch.tensor([[1000.0, 0.0, -1000.0]])
+    p = soft_targets(z, 1.0)
+    assert torch.isfinite(p).all() and p[0, 0] == 1.0
+
+
+def test_soft_targets_works_over_last_dimension_of_any_shape():
+    z = random_logits(2, 3, 5)
+    assert torch.allclose(soft_targets(z, 3.0).sum(-1), torch.ones(2, 3, dtype=torch.float64))
+
+
+# ---- kd_loss ------------------------------------------------------------------------------------
+
+def test_kd_loss_hand_computed():
+    # teacher p = (1/4, 3/4), student q = (1/2, 1/2): KL = 1/4 ln(1/2) + 3/4 ln(3/2)
+    kl = 0.25 * math.log(0.5) + 0.75 * math.log(1.5)
+    teacher, student = torch.tensor([[0.0, LN3]]), torch.zeros(1, 2)
+    assert kd_loss(student, teacher, 1.0).item() == pytest.approx(kl, rel=1e-6)
+    # the same two distributions at T = 2 (logits doubled): the loss is multiplied by T² = 4
+    assert kd_loss(student, 2 * teacher, 2.0).item() == pytest.approx(4 * kl, rel=1e-6)
+
+
+def test_kd_loss_is_batch_mean_of_kl_sum_over_classes():
+    s, t = random_logits(6, 10, seed=1), random_logits(6, 10, seed=2)
+    T = 3.0
+    p, q = F.softmax(t / T, -1), F.softmax(s / T, -1)
+    per_example = (p * (p / q).log()).sum(-1)  # independent: ratio, not log-difference
+    assert torch.allclose(kd_loss(s, t, T), T * T * per_example.mean())
+    # doubling the batch with a copy changes nothing: a mean, not a sum
+    assert torch.allclose(kd_loss(torch.cat([s, s]), torch.cat([t, t]), T), kd_loss(s, t, T))
+
+
+def test_kd_loss_zero_iff_same_distribution_and_not_symmetric():
+    s, t = random_logits(5, 7, seed=3), random_logits(5, 7, seed=4)
+    assert kd_loss(t + 3.0, t, 2.0).abs().item() < 1e-12  # shift-invariant softmax
+    assert kd_loss(s, t, 2.0).item() > 0
+    assert not torch.allclose(kd_loss(s, t, 2.0), kd_loss(t, s, 2.0))
+
+
+def test_kd_loss_gradient_is_T_times_probability_difference():
+    s, t = random_logits(4, 10, seed=5).requires_grad_(), random_logits(4, 10, seed=6)
+    for T in (1.0, 4.0, 20.0):
+        (grad,) = torch.autograd.grad(kd_loss(s, t, T), s)
+        expected = T * (F.softmax(s / T, -1) - F.softmax(t / T, -1)) / 4
+        assert torch.allclose(grad, expected, atol=1e-12)
+    assert torch.autograd.gradcheck(lambda x: kd_loss(x, t, 3.0), (s,))
+
+
+def test_T_squared_keeps_soft_gradient_scale_constant():
+    s, t = random_logits(8, 10, seed=7), random_logits(8, 10, seed=8)
+    s, t = (s - s.mean(-1, keepdim=True)).requires_grad_(), t - t.mean(-1, keepdim=True)
+    norms = []
+    for T in (5.0, 10.0, 20.0, 40.0):
+        (grad,) = torch.autograd.grad(kd_loss(s, t, T) / T**2, s)  # the soft term without T²
+        norms.append(grad.norm().item())
+    # without T² the gradient falls as 1/T²: T² · norm tends to a constant (Hinton 2015, section 2.1)
+    scaled = [n * T**2 for n, T in zip(norms, (5, 10, 20, 40))]
+    assert norms[1] / norms[-1] == pytest.approx(16, rel=0.03)  # T 10 → 40: 4² times smaller
+    assert scaled[-1] == pytest.approx(scaled[-2], rel=0.01)
+    # with T² included, the limit is the logit-matching gradient (s − t) / (classes · batch)
+    (grad,) = torch.autograd.grad(kd_loss(s, t, 1000.0), s)
+    assert torch.allclose(grad, (s - t).detach() / (10 * 8), atol=1e-4)  # entries ~1e-2; error O(1/T)
+
+
+# ---- distillation_loss --------------------------------------------------------------------------
+
+def test_distillation_loss_mixes_hard_and_soft_terms():
+    s, t = random_logits(6, 10, seed=9), random_logits(6, 10, seed=10)
+    y = torch.tensor([0, 1, 2, 3, 4, 9])
+    hard, soft = F.cross_entropy(s, y), kd_loss(s, t, 4.0)
+    assert torch.allclose(distillation_loss(s, t, y, 4.0, alpha=0.0), hard)
+    assert torch.allclose(distillation_loss(s, t, y, 4.0, alpha=1.0), soft)
+    assert torch.allclose(distillation_loss(s, t, y, 4.0, alpha=0.3), 0.7 * hard + 0.3 * soft)
+
+
+def test_distillation_loss_hand_computed():
+    s, t, y = torch.zeros(1, 2), torch.tensor([[0.0, LN3]]), torch.tensor([1])
+    kl = 0.25 * math.log(0.5) + 0.75 * math.log(1.5)
+    expected = 0.5 * math.log(2) + 0.5 * kl  # CE of (1/2, 1/2) on class 1 is ln 2
+    assert distillation_loss(s, t, y, 1.0, 0.5).item() == pytest.approx(expected, rel=1e-6)
+
+
+# ---- logit matching and label smoothing ---------------------------------------------------------
+
+def test_logit_matching_loss_hand_computed():
+    s, t = torch.tensor([[1.0, 2.0], [0.0, 0.0]]), torch.tensor([[0.0, 0.0], [0.0, 3.0]])
+    assert logit_matching_loss(s, t).item() == pytest.approx((1 + 4 + 0 + 9) / 4)
+
+
+def test_smoothed_cross_entropy_matches_pytorch_and_hand_value():
+    z, y = random_logits(5, 4, seed=11), torch.tensor([0, 1, 2, 3, 0])
+    for eps in (0.0, 0.1, 0.5):
+        assert torch.allclose(smoothed_cross_entropy(z, y, eps), F.cross_entropy(z, y, label_smoothing=eps))
+    # uniform prediction over K = 4: every target puts mass 1 on log(1/4)
+    assert smoothed_cross_entropy(torch.zeros(1, 4), torch.tensor([2]), 0.2).item() == pytest.approx(math.log(4))
+
+
+# ---- bad input: ValueError / TypeError naming what was expected and what came -------------------
+
+S, T_, Y = torch.zeros(4, 10), torch.zeros(4, 10), torch.zeros(4, dtype=torch.int64)
+BAD_CALLS = [
+    ("T = 0", lambda: soft_targets(S, 0), ValueError, "got 0"),
+    ("T < 0", lambda: kd_loss(S, T_, -1.0), ValueError, "> 0"),
+    ("T = nan", lambda: kd_loss(S, T_, float("nan")), ValueError, "finite"),
+    ("T as text", lambda: kd_loss(S, T_, "4"), TypeError, "number"),
+    ("alpha > 1", lambda: distillation_loss(S, T_, Y, 2.0, 1.5), ValueError, "[0, 1], got 1.5"),
+    ("alpha < 0", lambda: distillation_loss(S, T_, Y, 2.0, -0.1), ValueError, "alpha"),
+    ("class mismatch", lambda: kd_loss(S, torch.zeros(4, 9), 2.0), ValueError, "(4, 10) and (4, 9)"),
+    ("batch mismatch", lambda: logit_matching_loss(S, torch.zeros(3, 10)), ValueError, "same shape"),
+    ("1-D logits", lambda: kd_loss(torch.zeros(10), torch.zeros(10), 2.0), ValueError, "(batch, classes)"),
+    ("empty batch", lambda: kd_loss(torch.zeros(0, 10), torch.zeros(0, 10), 2.0), ValueError, "empty"),
+    ("int logits", lambda: kd_loss(S.long(), T_, 2.0), TypeError, "floating"),
+    ("labels too short", lambda: distillation_loss(S, T_, Y[:3], 2.0, 0.5), ValueError, "shape (4,)"),
+    ("label out of range", lambda: distillation_loss(S, T_, Y + 10, 2.0, 0.5), ValueError, "[0, 9]"),
+    ("float labels", lambda: smoothed_cross_entropy(S, Y.float(), 0.1), TypeError, "int64"),
+    ("smoothing > 1", lambda: smoothed_cross_entropy(S, Y, 1.2), ValueError, "smoothing"),
+    ("list logits", lambda: logit_matching_loss([[0.0]], T_), TypeError, "Tensor"),
+]
+
+
+@pytest.mark.parametrize("name, call, error, fragment", BAD_CALLS, ids=[c[0] for c in BAD_CALLS])
+def test_bad_input_raises_with_a_message(name, call, error, fragment):
+    with pytest.raises(error) as info:
+        call()
+    assert fragment in str(info.value)
