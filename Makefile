@@ -7,6 +7,8 @@ BIN := $(VENV)/bin
 TORCH_REQUIREMENT ?=
 # JupyterLab refuses to run as root unless told to (containers, CI).
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
+# nbgrader runs `alembic` and `jupyter` by name: the venv must come first on PATH.
+export PATH := $(abspath $(BIN)):$(PATH)
 
 .PHONY: lab test release clean
 

@@ -228,6 +228,17 @@ def hide_labels(labels: torch.Tensor, keep_fraction: float, seed: int = 0) -> to
         out[idx[torch.randperm(len(idx), generator=g)[:keep]]] = c
     return out
 
+def load_splits(name="digits", seed=0, download=False) -> Splits:
+    """Train/val/test of "digits" (60/20/20, offline) or "mnist" (55000/5000 of train, the official test)."""
+    if name == "digits":
+        return split_dataset(load_digits(), seed=seed)
+    if name == "mnist":
+        train, test = load_mnist(download=download)
+        order = torch.randperm(len(train.x), generator=torch.Generator().manual_seed(seed))
+        fit, val = order[:55000], order[55000:]
+        return Splits(Split(train.x[fit], train.y[fit]), Split(train.x[val], train.y[val]), test)
+    raise ValueError(f'name must be "digits" or "mnist", got {name!r}')
+
 # -----------------------------------------------------------------------------
 # loaders
 

@@ -24,6 +24,28 @@ def size_in_bytes(model):
     return sum(t.numel() * t.element_size() for t in tensors)
 
 
+def entropy(probabilities):
+    """Entropy in nats of each distribution along the last dimension, H(p) = −Σ p log p (0 · log 0 = 0)."""
+    return -torch.special.xlogy(probabilities, probabilities).sum(dim=-1)
+
+
+def class_similarity(probabilities, labels, classes):
+    """(classes, classes) matrix whose row c is the mean predicted distribution over examples of class c."""
+    if probabilities.dim() != 2 or probabilities.shape[1] != classes or labels.shape != probabilities.shape[:1]:
+        raise ValueError(
+            f"expected probabilities (N, {classes}) and labels (N,), got {tuple(probabilities.shape)} "
+            f"and {tuple(labels.shape)}"
+        )
+    return torch.stack([probabilities[labels == c].mean(dim=0) for c in range(classes)])
+
+
+def mean_and_std(values):
+    """'mean ± std' of a list of numbers (sample std), for reporting effects over seeds."""
+    values = torch.tensor(values, dtype=torch.float64)
+    std = values.std().item() if len(values) > 1 else 0.0
+    return f"{values.mean().item():.3f} ± {std:.3f}"
+
+
 @torch.no_grad()
 def inference_latency(model, inputs, repeats=30, warmup=5):
     """Median seconds for one forward pass over ``inputs`` (a batch), after warm-up runs."""

@@ -1,0 +1,117 @@
+"""Plausible wrong answers, one row each: every graded exercise's tests must catch every row.
+
+Each row is (lesson, exercise, mistake, source). ``exercise`` is the nbgrader grade_id of the
+solution cell; ``source`` replaces that cell's code in a copy of the solution notebook, which is
+then autograded (tests/test_course.py) and must score 0 on that exercise's test cell ``test_<exercise>``.
+The mistakes are the ones real code makes; several have shipped in published KD code.
+"""
+
+MUTANTS = [
+    # ---- 01_soft_targets ---------------------------------------------------------------------
+    ("01_soft_targets", "soft_targets", "softmax without dividing by T", '''
+def soft_targets(logits, temperature):
+    return torch.softmax(logits, dim=-1)
+'''),
+    ("01_soft_targets", "soft_targets", "multiplies the logits by T", '''
+def soft_targets(logits, temperature):
+    return torch.softmax(logits * temperature, dim=-1)
+'''),
+    ("01_soft_targets", "soft_targets", "normalises over the batch (dim=0)", '''
+def soft_targets(logits, temperature):
+    return torch.softmax(logits / temperature, dim=0)
+'''),
+    ("01_soft_targets", "soft_targets", "exp without subtracting the row maximum (overflow)", '''
+def soft_targets(logits, temperature):
+    e = torch.exp(logits / temperature)
+    return e / e.sum(dim=-1, keepdim=True)
+'''),
+    ("01_soft_targets", "class_similarity", "sums instead of averaging", '''
+def class_similarity(probabilities, labels, classes):
+    return torch.stack([probabilities[labels == c].sum(dim=0) for c in range(classes)])
+'''),
+    ("01_soft_targets", "class_similarity", "groups by predicted instead of true class", '''
+def class_similarity(probabilities, labels, classes):
+    predicted = probabilities.argmax(dim=1)
+    return torch.stack([probabilities[predicted == c].mean(dim=0) for c in range(classes)])
+'''),
+    ("01_soft_targets", "class_similarity", "transposed (rows are the suggested class)", '''
+def class_similarity(probabilities, labels, classes):
+    return torch.stack([probabilities[labels == c].mean(dim=0) for c in range(classes)]).T
+'''),
+    ("01_soft_targets", "entropy", "0 · log 0 gives nan", '''
+def entropy(probabilities):
+    return -(probabilities * probabilities.log()).sum(dim=-1)
+'''),
+    ("01_soft_targets", "entropy", "bits instead of nats", '''
+def entropy(probabilities):
+    return -torch.special.xlogy(probabilities, probabilities).sum(dim=-1) / math.log(2)
+'''),
+    ("01_soft_targets", "entropy", "missing minus sign", '''
+def entropy(probabilities):
+    return torch.special.xlogy(probabilities, probabilities).sum(dim=-1)
+'''),
+    # ---- 02_distillation_loss ----------------------------------------------------------------
+    ("02_distillation_loss", "kd_loss", "no T² factor", '''
+def kd_loss(student_logits, teacher_logits, temperature):
+    log_q = F.log_softmax(student_logits / temperature, dim=-1)
+    p = F.softmax(teacher_logits / temperature, dim=-1)
+    return F.kl_div(log_q, p, reduction="batchmean")
+'''),
+    ("02_distillation_loss", "kd_loss", "KL in the wrong direction (student ‖ teacher)", '''
+def kd_loss(student_logits, teacher_logits, temperature):
+    log_q = F.log_softmax(student_logits / temperature, dim=-1)
+    log_p = F.log_softmax(teacher_logits / temperature, dim=-1)
+    return temperature**2 * (log_q.exp() * (log_q - log_p)).sum(dim=-1).mean()
+'''),
+    ("02_distillation_loss", "kd_loss", "nn.KLDivLoss fed probabilities instead of log-probabilities", '''
+def kd_loss(student_logits, teacher_logits, temperature):
+    q = F.softmax(student_logits / temperature, dim=-1)
+    p = F.softmax(teacher_logits / temperature, dim=-1)
+    return temperature**2 * torch.nn.KLDivLoss(reduction="batchmean")(q, p)
+'''),
+    ("02_distillation_loss", "kd_loss", "reduction='mean' also divides by the number of classes", '''
+def kd_loss(student_logits, teacher_logits, temperature):
+    log_q = F.log_softmax(student_logits / temperature, dim=-1)
+    p = F.softmax(teacher_logits / temperature, dim=-1)
+    return temperature**2 * F.kl_div(log_q, p, reduction="mean")
+'''),
+    ("02_distillation_loss", "kd_loss", "softmax without dividing by T", '''
+def kd_loss(student_logits, teacher_logits, temperature):
+    log_q = F.log_softmax(student_logits, dim=-1)
+    p = F.softmax(teacher_logits, dim=-1)
+    return temperature**2 * F.kl_div(log_q, p, reduction="batchmean")
+'''),
+    ("02_distillation_loss", "kd_loss", "sums over the batch instead of averaging", '''
+def kd_loss(student_logits, teacher_logits, temperature):
+    log_q = F.log_softmax(student_logits / temperature, dim=-1)
+    p = F.softmax(teacher_logits / temperature, dim=-1)
+    return temperature**2 * F.kl_div(log_q, p, reduction="sum")
+'''),
+    ("02_distillation_loss", "distillation_loss", "alpha on the wrong term", '''
+def distillation_loss(student_logits, teacher_logits, labels, temperature, alpha):
+    hard = F.cross_entropy(student_logits, labels)
+    return alpha * hard + (1 - alpha) * kdlib.kd_loss(student_logits, teacher_logits, temperature)
+'''),
+    ("02_distillation_loss", "distillation_loss", "hard term not weighted by (1 - alpha)", '''
+def distillation_loss(student_logits, teacher_logits, labels, temperature, alpha):
+    hard = F.cross_entropy(student_logits, labels)
+    return hard + alpha * kdlib.kd_loss(student_logits, teacher_logits, temperature)
+'''),
+    ("02_distillation_loss", "soft_term_gradient", "T² factor left in (gradient of kd_loss)", '''
+def soft_term_gradient(student_logits, teacher_logits, temperature):
+    s = student_logits.detach().clone().requires_grad_(True)
+    return torch.autograd.grad(kdlib.kd_loss(s, teacher_logits, temperature), s)[0]
+'''),
+    ("02_distillation_loss", "soft_term_gradient", "divides by T instead of T²", '''
+def soft_term_gradient(student_logits, teacher_logits, temperature):
+    s = student_logits.detach().clone().requires_grad_(True)
+    return torch.autograd.grad(kdlib.kd_loss(s, teacher_logits, temperature) / temperature, s)[0]
+'''),
+    ("02_distillation_loss", "soft_term_gradient", "mutates the learner's input tensor", '''
+def soft_term_gradient(student_logits, teacher_logits, temperature):
+    student_logits.requires_grad_(True)
+    loss = kdlib.kd_loss(student_logits, teacher_logits, temperature) / temperature**2
+    loss.backward()
+    return student_logits.grad
+'''),
+]
