@@ -23,8 +23,8 @@ def _check_sizes(**sizes):
             raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
 
 
-def mlp(inputs, classes, width=64, depth=2, seed=0):
-    """Flatten → depth × (Linear(width) → ReLU) → Linear(classes); depth=0 is a linear model."""
+def mlp(inputs, classes, width=64, depth=2, seed=0, batch_norm=False):
+    """Flatten → depth × (Linear(width) → [BatchNorm] → ReLU) → Linear(classes); depth=0 is linear."""
     if isinstance(inputs, (tuple, list, torch.Size)):
         inputs = math.prod(inputs)  # accept an image shape such as (1, 8, 8)
     _check_sizes(inputs=inputs, classes=classes, width=width, depth=depth)
@@ -32,7 +32,7 @@ def mlp(inputs, classes, width=64, depth=2, seed=0):
     def build():
         layers, size = [nn.Flatten()], inputs
         for _ in range(depth):
-            layers += [nn.Linear(size, width), nn.ReLU()]
+            layers += [nn.Linear(size, width), *([nn.BatchNorm1d(width)] if batch_norm else []), nn.ReLU()]
             size = width
         layers.append(nn.Linear(size, classes))
         return nn.Sequential(*layers)
@@ -40,8 +40,8 @@ def mlp(inputs, classes, width=64, depth=2, seed=0):
     return _seeded(seed, build)
 
 
-def cnn(channels, classes, width=16, depth=2, seed=0):
-    """depth × (Conv3×3 → ReLU → MaxPool2, doubling width) → global average pool → Linear(classes)."""
+def cnn(channels, classes, width=16, depth=2, seed=0, batch_norm=False):
+    """depth × (Conv3×3 → [BatchNorm] → ReLU → MaxPool2, doubling width) → global avg pool → Linear."""
     _check_sizes(channels=channels, classes=classes, width=width, depth=depth)
 
     def build():
@@ -49,9 +49,17 @@ def cnn(channels, classes, width=16, depth=2, seed=0):
         for i in range(depth):
             out = width * 2**i
             # ceil_mode keeps a 1×1 map alive when a small image (8×8 digits) is pooled past its size
-            layers += [nn.Conv2d(size, out, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2, ceil_mode=True)]
+            norm = [nn.BatchNorm2d(out)] if batch_norm else []
+            layers += [nn.Conv2d(size, out, 3, padding=1), *norm, nn.ReLU(), nn.MaxPool2d(2, ceil_mode=True)]
             size = out
         layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(size, classes)]
         return nn.Sequential(*layers)
 
     return _seeded(seed, build)
+
+
+def penultimate(model, x):
+    """The features a Sequential model feeds its last layer (the embedding RKD and hints use)."""
+    if not isinstance(model, nn.Sequential):
+        raise TypeError(f"penultimate needs an nn.Sequential (kdlib.models), got {type(model).__name__}")
+    return model[:-1](x)  # (batch, features)
