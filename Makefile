@@ -23,8 +23,10 @@ $(VENV)/.test: $(VENV)/.course
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	touch $@
 
+# Learners work in workspace/, their own copy of course/: new lessons are added, edited ones never overwritten.
 lab: $(VENV)/.course
-	$(BIN)/jupyter lab $(ALLOW_ROOT) --notebook-dir=course
+	$(BIN)/python -m kdlib.workspace course workspace
+	$(BIN)/jupyter lab $(ALLOW_ROOT) --notebook-dir=workspace
 
 test: $(VENV)/.test
 	$(BIN)/python -m pytest

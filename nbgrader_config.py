@@ -11,3 +11,5 @@ c.CourseDirectory.release_directory = "course"
 c.Execute.timeout = 300
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+# A learner who deletes a graded test cell is still graded by the original tests.
+c.OverwriteCells.add_missing_cells = True

@@ -12,7 +12,7 @@ def write_section(name, title, body):
     """Replace (or append) the section of docs/results.md marked with ``name``; adds machine, date and command."""
     header = (f"## {title}\n\nMachine: {platform.machine()}, {os.cpu_count()} cores, Python "
               f"{platform.python_version()}. Date: {datetime.date.today()}. "
-              f"Command: `python {' '.join(Path(a).name if i == 0 else a for i, a in enumerate(sys.argv))}`.\n\n")
+              f"Command: `python benchmarks/{Path(sys.argv[0]).name} {' '.join(sys.argv[1:])}`.\n\n")
     start, end = f"<!-- {name} -->", f"<!-- /{name} -->"
     section = f"{start}\n{header}{body.strip()}\n{end}"
     text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"

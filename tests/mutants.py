@@ -25,6 +25,12 @@ def soft_targets(logits, temperature):
     e = torch.exp(logits / temperature)
     return e / e.sum(dim=-1, keepdim=True)
 '''),
+    ("01_soft_targets", "soft_targets", "calls kdlib's soft_targets through an alias", '''
+from kdlib.losses import soft_targets as reference
+
+def soft_targets(logits, temperature):
+    return reference(logits, temperature)
+'''),
     ("01_soft_targets", "class_similarity", "sums instead of averaging", '''
 def class_similarity(probabilities, labels, classes):
     return torch.stack([probabilities[labels == c].sum(dim=0) for c in range(classes)])
@@ -87,6 +93,10 @@ def kd_loss(student_logits, teacher_logits, temperature):
     p = F.softmax(teacher_logits / temperature, dim=-1)
     return temperature**2 * F.kl_div(log_q, p, reduction="sum")
 '''),
+    ("02_distillation_loss", "kd_loss", "calls kdlib's kd_loss", '''
+def kd_loss(student_logits, teacher_logits, temperature):
+    return kdlib.kd_loss(student_logits, teacher_logits, temperature)
+'''),
     ("02_distillation_loss", "distillation_loss", "alpha on the wrong term", '''
 def distillation_loss(student_logits, teacher_logits, labels, temperature, alpha):
     hard = F.cross_entropy(student_logits, labels)
@@ -96,6 +106,10 @@ def distillation_loss(student_logits, teacher_logits, labels, temperature, alpha
 def distillation_loss(student_logits, teacher_logits, labels, temperature, alpha):
     hard = F.cross_entropy(student_logits, labels)
     return hard + alpha * kdlib.kd_loss(student_logits, teacher_logits, temperature)
+'''),
+    ("02_distillation_loss", "distillation_loss", "calls kdlib's distillation_loss", '''
+def distillation_loss(student_logits, teacher_logits, labels, temperature, alpha):
+    return kdlib.distillation_loss(student_logits, teacher_logits, labels, temperature, alpha)
 '''),
     ("02_distillation_loss", "soft_term_gradient", "T² factor left in (gradient of kd_loss)", '''
 def soft_term_gradient(student_logits, teacher_logits, temperature):

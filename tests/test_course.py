@@ -3,6 +3,7 @@
 - course/ is exactly what `nbgrader generate_assignment` makes from solutions/;
 - the solution notebook scores full marks, the untouched learner notebook zero on every graded cell;
 - every plausible wrong answer in tests/mutants.py scores zero on its exercise and full marks elsewhere;
+- abuse: an endless cell, an edited or deleted test cell, an exercise that raises cost only their own points;
 - no solution or hidden test leaks into course/.
 """
 import json
@@ -33,11 +34,11 @@ def graded_cells(notebook, key):
 
 
 @cache
-def course_root():
+def course_root(purpose="grading"):
     """A fresh temporary course: config, solutions and a new gradebook; assignments generated into it."""
     import tempfile
 
-    root = Path(tempfile.mkdtemp(prefix="kdlib-course-"))
+    root = Path(tempfile.mkdtemp(prefix=f"kdlib-{purpose}-"))
     shutil.copy(ROOT / "nbgrader_config.py", root)
     shutil.copytree(ROOT / "solutions", root / "solutions", ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
     for lesson in LESSONS:
@@ -56,44 +57,53 @@ def nbgrader(*args, root):
     return result
 
 
-def with_mutant(lesson, exercise, source):
-    """The solution notebook cut to its imports and graded cells, with one solution cell replaced."""
+def graded_only(lesson, **replacements):
+    """The solution notebook cut to its imports and graded cells; ``grade_id=source`` replaces a cell,
+    ``grade_id=None`` deletes it."""
     notebook = nbformat.read(notebook_path(ROOT / "solutions", lesson), as_version=4)
     first_code = next(c for c in notebook.cells if c.cell_type == "code")
     kept = []
     for cell in notebook.cells:
         meta = cell.metadata.get("nbgrader", {})
         if cell is first_code or meta.get("solution") or meta.get("grade"):
-            if meta.get("grade_id") == exercise:
-                cell.source = source.strip()
+            grade_id = meta.get("grade_id")
+            if grade_id in replacements and replacements[grade_id] is None:
+                continue
+            if grade_id in replacements:
+                cell.source = replacements[grade_id].strip()
             kept.append(cell)
-    assert any(c.metadata.get("nbgrader", {}).get("grade_id") == exercise for c in kept), exercise
+    missing = set(replacements) - {c.metadata.get("nbgrader", {}).get("grade_id") for c in notebook.cells}
+    assert not missing, f"no such cells in {lesson}: {missing}"
     notebook.cells = kept
     return notebook
 
 
-@cache
-def autograded(lesson):
-    """Autograde the solution, the untouched release and every mutant of ``lesson``; scores per student."""
-    root = course_root()
-    submissions = {
-        "solution": nbformat.read(notebook_path(ROOT / "solutions", lesson), as_version=4),
-        "untouched": nbformat.read(notebook_path(ROOT / "course", lesson), as_version=4),
-    }
-    for index, (mutant_lesson, exercise, _, source) in enumerate(MUTANTS):
-        if mutant_lesson == lesson:
-            submissions[f"mutant{index:02d}"] = with_mutant(lesson, exercise, source)
+def autograde(root, lesson, submissions, *options):
+    """Put each student's notebook in submitted/, run `nbgrader autograde`, return scores per student."""
     for student, notebook in submissions.items():
         path = notebook_path(root / "submitted" / student, lesson)
         path.parent.mkdir(parents=True)
         nbformat.write(notebook, path)
-    nbgrader("autograde", lesson, "--force", root=root)
+    nbgrader("autograde", lesson, "--force", *options, root=root)
     scores = {}
     with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gradebook:
         for student in submissions:
             submitted = gradebook.find_submission_notebook(lesson, lesson, student)
             scores[student] = {grade.name: (grade.score, grade.max_score) for grade in submitted.grades}
     return scores
+
+
+@cache
+def autograded(lesson):
+    """Autograde the solution, the untouched release and every mutant of ``lesson``; scores per student."""
+    submissions = {
+        "solution": nbformat.read(notebook_path(ROOT / "solutions", lesson), as_version=4),
+        "untouched": nbformat.read(notebook_path(ROOT / "course", lesson), as_version=4),
+    }
+    for index, (mutant_lesson, exercise, _, source) in enumerate(MUTANTS):
+        if mutant_lesson == lesson:
+            submissions[f"mutant{index:02d}"] = graded_only(lesson, **{exercise: source})
+    return autograde(course_root(), lesson, submissions)
 
 
 @pytest.mark.parametrize("lesson", LESSONS)
@@ -142,3 +152,31 @@ def test_mutant_loses_the_points_of_its_exercise_only(index):
     assert scores[f"test_{exercise}"][0] == 0, f"the tests of {exercise} did not catch: {mistake}"
     others = {name: s for name, s in scores.items() if name != f"test_{exercise}"}
     assert all(score == maximum for score, maximum in others.values()), others
+
+
+# ---- the grader under abuse (lesson 01; a 20 s per-cell timeout keeps the endless cell short) ------
+
+WRONG_SIMILARITY = "def class_similarity(probabilities, labels, classes):\n    return probabilities"
+ABUSE = {
+    "endless-loop": ({"soft_targets": "while True:\n    pass"}, {"test_soft_targets"}),
+    "edited-test-cell": ({"class_similarity": WRONG_SIMILARITY, "test_class_similarity": "print('all good')"},
+                         {"test_class_similarity"}),
+    "deleted-test-cell-wrong-answer": ({"class_similarity": WRONG_SIMILARITY, "test_class_similarity": None},
+                                       {"test_class_similarity"}),
+    "deleted-test-cell-right-answer": ({"test_class_similarity": None}, set()),
+    "exercise-raises": ({"entropy": "raise ValueError('half-finished')"}, {"test_entropy"}),
+}
+
+
+@cache
+def abused():
+    submissions = {name: graded_only("01_soft_targets", **cells) for name, (cells, _) in ABUSE.items()}
+    return autograde(course_root("abuse"), "01_soft_targets", submissions, "--Execute.timeout=20")
+
+
+@pytest.mark.parametrize("case", ABUSE)
+def test_abuse_costs_only_the_points_of_the_abused_exercise(case):
+    scores, failing = abused()[case], ABUSE[case][1]
+    assert set(scores) == {"test_soft_targets", "test_class_similarity", "test_entropy"}, scores
+    for name, (score, maximum) in scores.items():
+        assert score == (0 if name in failing else maximum), (case, scores)

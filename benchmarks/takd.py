@@ -1,0 +1,154 @@
+"""Teacher assistants (Mirzadeh et al., AAAI 2020) and born-again networks (Furlanello et al., ICML 2018).
+
+(a) the capacity gap: a small student distilled from MLP teachers of growing width,
+(b) a teacher → assistant → student chain against direct distillation,
+(c) born-again generations of one architecture,
+each over several seeds (data split and model seeds), with full labels and in the transfer
+regime where the student sees 5% of the labels plus the unlabelled rest (teachers see all).
+
+    nice -n 10 python benchmarks/takd.py [--seeds 5]                      # section "takd"
+    KDLIB_DATA_DIR=/work/shared/data nice -n 10 python benchmarks/takd.py --dataset mnist --seeds 3  # "takd-mnist"
+"""
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.report import write_section  # noqa: E402
+from kdlib import data, models  # noqa: E402
+from kdlib.assistants import distill_chain, gap_sweep  # noqa: E402
+from kdlib.data import UNLABELLED, Split, Splits  # noqa: E402
+from kdlib.ensembles import born_again  # noqa: E402
+from kdlib.metrics import mean_and_std, parameter_count  # noqa: E402
+from kdlib.training import distill, evaluate, train  # noqa: E402
+
+TEACHER_WIDTHS = [16, 64, 256, 1024]  # depth-2 MLP teachers
+STUDENT = dict(width=8, depth=1)  # the fixed small student
+ASSISTANT = dict(width=64, depth=1)
+
+
+def load(dataset, seed, mnist_train_size):
+    if dataset == "digits":
+        return data.load_splits("digits", seed=seed)
+    splits = data.load_splits("mnist", seed=seed)
+    # scaled down for 2 CPU cores: a random subset of the 55000 training images, the full test set
+    keep = torch.randperm(len(splits.train.x), generator=torch.Generator().manual_seed(seed))[:mnist_train_size]
+    return Splits(Split(splits.train.x[keep], splits.train.y[keep]), splits.val, splits.test)
+
+
+def run(dataset, seeds, epochs, lr, mnist_train_size):
+    """Every accuracy below is on the test split; returns {row name: {regime: [accuracy per seed]}}."""
+    results = {}
+
+    def record(row, regime, value):
+        results.setdefault(row, {}).setdefault(regime, []).append(value)
+
+    shape = None
+    for seed in seeds:
+        splits = load(dataset, seed, mnist_train_size)
+        shape = tuple(splits.train.x.shape[1:])
+        hidden = Split(splits.train.x, data.hide_labels(splits.train.y, 0.05, seed=seed))
+        labelled = hidden.y != UNLABELLED
+        regimes = {"full labels": splits.train, "5% labels": hidden}
+
+        def build_teacher(width, seed_):
+            return models.mlp(shape, 10, width=width, depth=2, seed=seed_)
+
+        def build_student(seed_):
+            return models.mlp(shape, 10, **STUDENT, seed=seed_)
+
+        settings = dict(epochs=epochs, lr=lr, seed=seed, progress=False)
+        # the student without a teacher: on every label, or on its 5% of labels (as many steps as the full run)
+        for regime, labels_only, student_epochs in (("full labels", splits.train, epochs),
+                                                     ("5% labels", Split(hidden.x[labelled], hidden.y[labelled]),
+                                                      epochs * len(splits.train.x) // int(labelled.sum()))):
+            net = build_student(seed)
+            train(net, labels_only, epochs=student_epochs, lr=lr, seed=seed, progress=False)
+            record("student alone", regime, evaluate(net, splits.test))
+
+        # (a) the gap curve
+        for regime, student_data in regimes.items():
+            sweep = gap_sweep(build_teacher, TEACHER_WIDTHS, build_student, splits.train, splits.test,
+                              student_data=student_data, **settings)
+            for width, parameters, teacher_accuracy, student_accuracy in zip(*sweep):
+                if regime == "full labels":  # the same teachers are trained again for the other regime
+                    record(f"teacher width {width} ({parameters:,} params)", "teacher", teacher_accuracy)
+                record(f"teacher width {width} ({parameters:,} params)", regime, student_accuracy)
+
+        # (b) teacher → assistant → student against teacher → student, same teacher
+        teacher = build_teacher(TEACHER_WIDTHS[-1], seed)
+        train(teacher, splits.train, **settings)
+        for regime, student_data in regimes.items():
+            direct = build_student(seed)
+            distill(direct, teacher, student_data, **settings)
+            record("direct: teacher → student", regime, evaluate(direct, splits.test))
+            assistant = models.mlp(shape, 10, **ASSISTANT, seed=seed)
+            _, assistant, student = distill_chain([teacher, assistant, build_student(seed)], student_data, **settings)
+            record("chain: teacher → assistant → student", regime, evaluate(student, splits.test))
+            record("assistant (in the chain)", regime, evaluate(assistant, splits.test))
+
+        # (c) born-again generations, full labels, the assistant's architecture
+        generations = born_again(lambda s: models.mlp(shape, 10, **ASSISTANT, seed=s), splits.train, splits.test,
+                                 generations=3, **settings)
+        for generation, accuracy in enumerate(generations.accuracy):
+            record(f"born-again generation {generation}", "full labels", accuracy)
+        print(f"{dataset} seed {seed} done", flush=True)
+    return results
+
+
+def table(results, rows, columns):
+    lines = ["| model | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+    for row in rows:
+        cells = [mean_and_std(results[row][c]) if c in results[row] else "" for c in columns]
+        lines.append(f"| {row} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def report(dataset, results, seeds, epochs, lr, seconds):
+    gap_rows = [r for r in results if r.startswith("teacher width")]
+    chain_rows = ["student alone", "direct: teacher → student", "chain: teacher → assistant → student",
+                  "assistant (in the chain)"]
+    ban_rows = [r for r in results if r.startswith("born-again")]
+    student_parameters = parameter_count(models.mlp(64 if dataset == "digits" else 784, 10, **STUDENT))
+    return (f"### {dataset}\n\nSeeds {list(seeds)} (each seed: data split, hidden labels and model initial weights); "
+            f"Adam lr {lr}, {epochs} epochs, batch 64, T = 4, α = 0.9; accuracy on the test split, "
+            f"mean ± sample std over seeds. Student: MLP width {STUDENT['width']}, depth {STUDENT['depth']} "
+            f"({student_parameters:,} params); teachers: depth-2 MLPs. "
+            f"'5% labels': the student keeps 5% of the training labels (stratified) and learns the rest from the "
+            f"teacher only; teachers always train on all labels. Wall time {seconds / 60:.1f} min on a shared, "
+            f"busy machine.\n\n"
+            f"(a) Capacity gap: student accuracy against teacher size.\n\n"
+            + table(results, gap_rows + ["student alone"], ["teacher", "full labels", "5% labels"])
+            + f"\n\n(b) Teacher assistant: teacher width {TEACHER_WIDTHS[-1]} depth 2 → assistant width "
+              f"{ASSISTANT['width']} depth {ASSISTANT['depth']} → student, against direct distillation "
+              f"from the same teacher.\n\n"
+            + table(results, chain_rows, ["full labels", "5% labels"])
+            + f"\n\n(c) Born-again networks: MLP width {ASSISTANT['width']} depth {ASSISTANT['depth']}, generation 0 "
+              "on labels, generation g distilled from g − 1 (new seed), full labels.\n\n"
+            + table(results, ban_rows, ["full labels"]))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", choices=["digits", "mnist"], default="digits")
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--mnist-train-size", type=int, default=10000, help="scaled-down MNIST training set")
+    parser.add_argument("--no-write", action="store_true", help="print only, leave docs/results.md alone")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    epochs, lr = (30, 3e-3) if args.dataset == "digits" else (5, 1e-3)
+    start = time.time()
+    results = run(args.dataset, range(args.seeds), epochs, lr, args.mnist_train_size)
+    name = "digits" if args.dataset == "digits" else f"mnist, {args.mnist_train_size} training images"
+    body = report(name, results, range(args.seeds), epochs, lr, time.time() - start)
+    print(body, flush=True)
+    if not args.no_write:
+        section = "takd" if args.dataset == "digits" else "takd-mnist"
+        write_section(section, f"Teacher assistants and born-again networks: {name} (benchmarks/takd.py)", body)
+
+
+if __name__ == "__main__":
+    main()

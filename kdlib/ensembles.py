@@ -1,0 +1,140 @@
+"""Many teachers, one student: distil from an ensemble, and born-again networks.
+
+An ensemble's averaged soft targets are a better teacher than any one member (Hinton et al.
+2015 already distil an ensemble). Born-again networks (Furlanello et al., ICML 2018) go the
+other way: a student of the *same* architecture as its teacher, distilled generation after
+generation, can end up more accurate than the teacher it learnt from.
+"""
+import math
+import numbers
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+
+from .data import UNLABELLED, Split
+from .losses import _check_fraction, _check_logits, _check_temperature, soft_targets
+from .training import _check_split, _fit, default_device, distill, evaluate, predict_logits, train
+
+
+def _check_weights(weights, count):
+    """Weights: one non-negative number per teacher, summing to 1."""
+    if isinstance(weights, torch.Tensor):
+        weights = weights.tolist()
+    if not isinstance(weights, (list, tuple)) or not all(
+            isinstance(w, numbers.Real) and not isinstance(w, bool) for w in weights):
+        raise TypeError(f"weights must be a list of numbers, one per teacher, got {type(weights).__name__}")
+    if len(weights) != count:
+        raise ValueError(f"weights must have one entry per teacher ({count}), got {len(weights)}")
+    if any(not math.isfinite(w) or w < 0 for w in weights):
+        raise ValueError(f"weights must be finite and non-negative, got {list(weights)}")
+    if abs(sum(weights) - 1) > 1e-6:
+        raise ValueError(f"weights must sum to 1, got {list(weights)} (sum {sum(weights)})")
+    return weights
+
+
+def ensemble_soft_targets(teacher_logits_list, temperature, weights=None):
+    """Averaged softened probabilities of several teachers: p = Σ_k w_k · softmax(t_k / T).
+
+    ``teacher_logits_list`` holds one (batch, classes) tensor per teacher; ``weights`` defaults to
+    1/K each. Probabilities are averaged, not logits: the result is a mixture of the teachers'
+    distributions, as in Hinton et al. 2015's ensemble teacher. Returns (batch, classes).
+    """
+    if not isinstance(teacher_logits_list, (list, tuple)):
+        raise TypeError(f"teacher_logits_list must be a list of (batch, classes) tensors, one per teacher, "
+                        f"got {type(teacher_logits_list).__name__}")
+    if len(teacher_logits_list) == 0:
+        raise ValueError("teacher_logits_list must hold at least one teacher's logits, got an empty list")
+    for k, logits in enumerate(teacher_logits_list):
+        _check_logits(f"teacher_logits_list[{k}]", logits)
+        if logits.shape != teacher_logits_list[0].shape:
+            raise ValueError(f"every teacher's logits must have the same shape (batch, classes), got "
+                             f"{tuple(teacher_logits_list[0].shape)} for teacher 0 and {tuple(logits.shape)} for teacher {k}")
+    _check_temperature(temperature)
+    count = len(teacher_logits_list)
+    weights = [1 / count] * count if weights is None else _check_weights(weights, count)
+    probabilities = torch.stack([soft_targets(t, temperature) for t in teacher_logits_list])  # (teachers, batch, classes)
+    weights = torch.tensor(weights, dtype=probabilities.dtype, device=probabilities.device)  # (teachers,)
+    return (weights[:, None, None] * probabilities).sum(dim=0)  # (batch, classes)
+
+
+def ensemble_kd_loss(student_logits, ensemble_probabilities, temperature):
+    """Soft-target loss against an ensemble: T² · KL(p_ensemble ‖ softmax(s / T)), batch mean.
+
+    Same as kd_loss (Hinton et al. 2015) but the target is already a distribution (from
+    ``ensemble_soft_targets`` at the same T), since a mixture of softmaxes is not one softmax.
+    """
+    _check_logits("student_logits", student_logits)
+    _check_logits("ensemble_probabilities", ensemble_probabilities)
+    if student_logits.shape != ensemble_probabilities.shape:
+        raise ValueError(f"student_logits and ensemble_probabilities must have the same shape (batch, classes), "
+                         f"got {tuple(student_logits.shape)} and {tuple(ensemble_probabilities.shape)}")
+    _check_temperature(temperature)
+    log_p_student = F.log_softmax(student_logits / temperature, dim=-1)  # (batch, classes)
+    p = ensemble_probabilities
+    # xlogy: a class the ensemble gives probability 0 contributes 0, not 0 · log 0 = NaN.
+    kl = (torch.special.xlogy(p, p) - p * log_p_student).sum(dim=-1)  # (batch,)
+    return temperature**2 * kl.mean()
+
+
+def distill_from_ensemble(student, teachers, data, *, temperature=4.0, alpha=0.9, weights=None, epochs=30,
+                          lr=1e-3, batch_size=64, seed=0, weight_decay=0.0, val=None, device=None, progress=True):
+    """Train ``student`` on (1 − α)·CE(labels) + α·T²·KL(p_ensemble ‖ softmax(s/T)) (Hinton et al. 2015).
+
+    p_ensemble = Σ_k w_k softmax(t_k / T) over the frozen ``teachers``, computed once and reused
+    every epoch. Rows labelled ``UNLABELLED`` (-1) are a transfer set: soft term only.
+    """
+    _check_split(data)
+    _check_temperature(temperature)
+    _check_fraction("alpha", alpha)
+    if not isinstance(teachers, (list, tuple)) or len(teachers) == 0:
+        raise ValueError(f"teachers must be a non-empty list of models, got {type(teachers).__name__}")
+    device = device or default_device()
+    teacher_logits = [predict_logits(teacher, data.x, device=device) for teacher in teachers]  # K × (N, classes)
+    targets = ensemble_soft_targets(teacher_logits, temperature, weights)  # (N, classes)
+
+    def batch_loss(model, x, y, p):
+        s = model(x)  # (batch, classes)
+        labelled = y != UNLABELLED
+        hard = F.cross_entropy(s[labelled], y[labelled]) if labelled.any() else s.new_zeros(())
+        return (1 - alpha) * hard + alpha * ensemble_kd_loss(s, p, temperature)
+
+    return _fit(student, (data.x, data.y, targets), batch_loss, epochs=epochs, lr=lr, batch_size=batch_size,
+                seed=seed, weight_decay=weight_decay, val=val, device=device, progress=progress,
+                desc="distill ensemble")
+
+
+class BornAgain(NamedTuple):
+    """Generation g's model and its accuracy on the evaluation split (generation 0 learnt from labels)."""
+
+    models: list
+    accuracy: list
+
+
+def born_again(build_model, data, evaluation, *, generations=3, temperature=4.0, alpha=0.9, epochs=30, lr=1e-3,
+               batch_size=64, seed=0, device=None, progress=True):
+    """Furlanello et al. (ICML 2018), "Born-Again Neural Networks": same architecture, distilled again.
+
+    Generation 0 = ``build_model(seed)`` trained on the labelled rows of ``data``; generation g ≥ 1
+    = ``build_model(seed + g)`` distilled with ``kdlib.training.distill`` from generation g − 1 on
+    all of ``data`` (UNLABELLED rows get the soft term only). ``generations`` counts the
+    distilled ones, so the result has generations + 1 models, each scored on ``evaluation``.
+    """
+    _check_split(data)
+    _check_split(evaluation, "evaluation")
+    if isinstance(generations, bool) or not isinstance(generations, int) or generations < 0:
+        raise ValueError(f"generations must be an integer >= 0, got {generations!r}")
+    labelled = data.y != UNLABELLED
+    if not labelled.any():
+        raise ValueError("born_again needs some labelled rows to train generation 0, got only UNLABELLED (-1) labels")
+    model = build_model(seed)
+    train(model, Split(data.x[labelled], data.y[labelled]), epochs=epochs, lr=lr, batch_size=batch_size,
+          seed=seed, device=device, progress=progress)
+    result = BornAgain([model], [evaluate(model, evaluation)])
+    for generation in range(1, generations + 1):
+        model = build_model(seed)
+        distill(model, result.models[-1], data, temperature=temperature, alpha=alpha, epochs=epochs, lr=lr,
+                batch_size=batch_size, seed=seed + generation, device=device, progress=progress)
+        result.models.append(model)
+        result.accuracy.append(evaluate(model, evaluation))
+    return result

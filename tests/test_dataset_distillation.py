@@ -1,0 +1,176 @@
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from kdlib.data import Split, load_splits
+from kdlib.dataset_distillation import (distill_dataset, distribution_matching, distribution_matching_loss,
+                                        evaluate_synthetic, gradient_distance, gradient_matching, initial_synthetic,
+                                        inner_step, poison_labels, random_shift, unrolled_train)
+from kdlib.models import cnn, mlp
+from kdlib.training import evaluate
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_splits("digits", seed=0)
+
+
+def tiny_linear():
+    torch.manual_seed(0)
+    return nn.Linear(3, 2).double()
+
+
+def hand_sgd_step(weight, bias, x, y, lr):
+    """θ − lr ∇CE for a linear softmax classifier: ∇_W = (p − onehot)ᵀ x / N, ∇_b = mean(p − onehot)."""
+    p = torch.softmax(x @ weight.T + bias, dim=1)  # (N, classes)
+    residual = (p - F.one_hot(y, 2).double()) / len(x)
+    return weight - lr * residual.T @ x, bias - lr * residual.sum(0)
+
+
+def test_inner_step_equals_hand_sgd_step_and_reaches_pixels_and_lr():
+    model = tiny_linear()
+    params = {k: v.detach().clone().requires_grad_(True) for k, v in model.named_parameters()}
+    x = torch.randn(4, 3, dtype=torch.float64, requires_grad=True)
+    y = torch.tensor([0, 1, 1, 0])
+    lr = torch.tensor(0.3, dtype=torch.float64, requires_grad=True)
+    new = inner_step(params, x, y, lr, model)
+    weight, bias = hand_sgd_step(params["weight"].detach(), params["bias"].detach(), x.detach(), y, 0.3)
+    torch.testing.assert_close(new["weight"].detach(), weight)
+    torch.testing.assert_close(new["bias"].detach(), bias)
+    # the outer loss on real data depends on the pixels and lr only through the inner step
+    real_x, real_y = torch.randn(5, 3, dtype=torch.float64), torch.tensor([1, 0, 1, 1, 0])
+    outer = F.cross_entropy(real_x @ new["weight"].T + new["bias"], real_y)
+    grad_x, grad_lr = torch.autograd.grad(outer, (x, lr))
+    assert grad_x.abs().sum() > 0 and grad_lr.abs() > 0
+
+    def outer_of(x_value, lr_value):  # independent float64 computation, no autograd
+        w, b = hand_sgd_step(params["weight"].detach(), params["bias"].detach(), x_value, y, lr_value)
+        return F.cross_entropy(real_x @ w.T + b, real_y)
+
+    eps = 1e-6
+    numeric_x = torch.zeros_like(x)
+    for i in range(4):
+        for j in range(3):
+            step = torch.zeros_like(x)
+            step[i, j] = eps
+            numeric_x[i, j] = (outer_of(x.detach() + step, 0.3) - outer_of(x.detach() - step, 0.3)) / (2 * eps)
+    numeric_lr = (outer_of(x.detach(), 0.3 + eps) - outer_of(x.detach(), 0.3 - eps)) / (2 * eps)
+    torch.testing.assert_close(grad_x, numeric_x, rtol=1e-5, atol=1e-8)
+    torch.testing.assert_close(grad_lr, numeric_lr, rtol=1e-5, atol=1e-8)
+
+
+def test_distilled_noise_beats_initial_noise_on_fixed_init(digits):
+    build = lambda seed: mlp((1, 8, 8), 10, width=32, depth=1, seed=seed)
+    noise = initial_synthetic(digits.train, 1, init="noise", seed=0)
+    distilled = distill_dataset(build, digits.train, 1, steps=3, iterations=60, image_lr=0.1, initial_lr=0.1,
+                                seed=0, progress=False)
+    assert distilled.synthetic.x.shape == noise.x.shape and torch.equal(distilled.synthetic.y, noise.y)
+    fixed = build(0)
+    before = evaluate(unrolled_train(fixed, noise, torch.full((3,), 0.1)), digits.test)
+    after = evaluate(unrolled_train(fixed, distilled.synthetic, distilled.learning_rates), digits.test)
+    assert after > before + 0.3, (before, after)
+    assert (distilled.learning_rates > 0).all()
+
+
+def test_distribution_matching_loss_is_zero_at_class_means_under_linear_embedding():
+    torch.manual_seed(0)
+    embed = nn.Sequential(nn.Flatten(), nn.Linear(4, 3))  # linear: mean of embeddings = embedding of mean
+    real_x, real_y = torch.randn(12, 1, 2, 2), torch.tensor([0, 1, 2] * 4)
+    means = torch.stack([real_x[real_y == c].mean(0) for c in range(3)])
+    zero = distribution_matching_loss(embed, real_x, real_y, means, torch.arange(3), 3)
+    assert zero.abs() < 1e-10
+    # moving one class mean by δ costs ‖W δ‖²
+    delta = torch.randn(1, 2, 2)
+    moved = means.clone()
+    moved[1] += delta
+    loss = distribution_matching_loss(embed, real_x, real_y, moved, torch.arange(3), 3)
+    expected = ((embed[1].weight @ delta.flatten()) ** 2).sum()
+    torch.testing.assert_close(loss, expected)
+
+
+def test_gradient_distance_hand_case():
+    same = [torch.tensor([[1.0, 0.0], [0.0, 2.0]]), torch.tensor([5.0, 1.0])]
+    assert gradient_distance(same, [g * 3 for g in same]) < 1e-6  # scale does not matter, bias skipped
+    opposite = [torch.tensor([[1.0, 0.0], [0.0, 2.0]]), torch.tensor([5.0, 1.0])]
+    flipped = [torch.tensor([[-1.0, 0.0], [0.0, 1.0]]), torch.tensor([0.0, 0.0])]
+    torch.testing.assert_close(gradient_distance(opposite, flipped), torch.tensor(2.0))  # (1 − (−1)) + (1 − 1)
+
+
+def test_distribution_matching_improves_over_real_initialisation(digits):
+    build = lambda seed: cnn(1, 10, width=8, depth=2, seed=seed)
+    evaluate_with = lambda seed: mlp((1, 8, 8), 10, width=32, depth=1, seed=seed)
+    start = initial_synthetic(digits.train, 1, seed=0)
+    matched = distribution_matching(build, digits.train, 1, iterations=40, max_shift=1, seed=0, progress=False)
+    before = evaluate_synthetic(start, evaluate_with, digits.test, runs=2, epochs=100, seed=0, lr=1e-2,
+                                progress=False)
+    after = evaluate_synthetic(matched, evaluate_with, digits.test, runs=2, epochs=100, seed=0, lr=1e-2,
+                               progress=False)
+    assert sum(after) > sum(before) + 0.05, (before, after)
+
+
+def test_gradient_matching_runs_and_moves_images(digits):
+    build = lambda seed: cnn(1, 10, width=8, depth=2, seed=seed)
+    start = initial_synthetic(digits.train, 1, seed=0)
+    matched = gradient_matching(build, digits.train, 1, iterations=2, outer_loop=2, inner_loop=1, seed=0,
+                                progress=False)
+    assert matched.x.shape == start.x.shape and (matched.x - start.x).abs().max() > 0
+
+
+def test_poisoned_labels_are_a_permutation_and_hurt(digits):
+    synthetic = initial_synthetic(digits.train, 3, seed=0)
+    poisoned = poison_labels(synthetic, shift=1)
+    assert torch.equal(poisoned.y, (synthetic.y + 1) % 10) and torch.equal(poisoned.x, synthetic.x)
+    assert sorted(torch.unique(poisoned.y).tolist()) == list(range(10))
+    swapped = poison_labels(synthetic, mapping={3: 8, 8: 3})
+    assert torch.equal(swapped.y[synthetic.y == 3], torch.full((3,), 8))
+    assert torch.equal(swapped.y[synthetic.y == 5], synthetic.y[synthetic.y == 5])
+    build = lambda seed: mlp((1, 8, 8), 10, width=32, depth=1, seed=seed)
+    clean = evaluate_synthetic(synthetic, build, digits.test, runs=1, epochs=100, lr=1e-2, progress=False)
+    bad = evaluate_synthetic(poisoned, build, digits.test, runs=1, epochs=100, lr=1e-2, progress=False)
+    assert clean[0] > 0.5 and bad[0] < 0.2, (clean, bad)
+
+
+def test_deterministic(digits):
+    build = lambda seed: cnn(1, 10, width=8, depth=1, seed=seed)
+    runs = [distribution_matching(build, digits.train, 1, iterations=3, seed=1, progress=False) for _ in range(2)]
+    assert torch.equal(runs[0].x, runs[1].x)
+    runs = [distill_dataset(build, digits.train, 1, steps=2, iterations=3, seed=1, progress=False) for _ in range(2)]
+    assert torch.equal(runs[0].synthetic.x, runs[1].synthetic.x)
+    assert torch.equal(runs[0].learning_rates, runs[1].learning_rates)
+
+
+def test_random_shift_moves_pixels_and_keeps_gradient():
+    x = torch.zeros(1, 1, 5, 5, requires_grad=True)
+    out = random_shift(x + torch.eye(5)[None, None], 2, torch.Generator().manual_seed(0))
+    assert out.shape == (1, 1, 5, 5)
+    out.sum().backward()
+    assert x.grad.abs().sum() > 0
+
+
+def test_errors(digits):
+    build = lambda seed: mlp((1, 8, 8), 10, width=8, depth=1, seed=seed)
+    with pytest.raises(ValueError, match="images_per_class"):
+        initial_synthetic(digits.train, 0)
+    with pytest.raises(ValueError, match="init"):
+        initial_synthetic(digits.train, 1, init="zeros")
+    with pytest.raises(ValueError, match="same length"):
+        distribution_matching(build, Split(digits.train.x, digits.train.y[:-1]), 1, iterations=1)
+    with pytest.raises(ValueError, match="same shape"):
+        distribution_matching_loss(nn.Flatten(), torch.zeros(2, 1, 8, 8), torch.tensor([0, 1]),
+                                   torch.zeros(2, 1, 4, 4), torch.tensor([0, 1]), 2)
+    with pytest.raises(ValueError, match="class 1 has no synthetic"):
+        distribution_matching_loss(nn.Flatten(), torch.zeros(2, 1, 2, 2), torch.tensor([0, 1]),
+                                   torch.zeros(1, 1, 2, 2), torch.tensor([0]), 2)
+    with pytest.raises(ValueError, match="image_lr"):
+        distill_dataset(build, digits.train, 1, image_lr=-1.0)
+    with pytest.raises(ValueError, match="steps"):
+        distill_dataset(build, digits.train, 1, steps=0)
+    with pytest.raises(ValueError, match="same shape"):
+        evaluate_synthetic(Split(torch.zeros(2, 1, 4, 4), torch.tensor([0, 1])), build, digits.test)
+    with pytest.raises(ValueError, match="permute"):
+        poison_labels(initial_synthetic(digits.train, 1), mapping={3: 8})
+    with pytest.raises(ValueError, match="shapes differ"):
+        gradient_distance([torch.zeros(2, 2)], [torch.zeros(3, 2)])
+    with pytest.raises(TypeError, match="iterations"):
+        distribution_matching(build, digits.train, 1, iterations=2.5)

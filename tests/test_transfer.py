@@ -1,0 +1,84 @@
+"""kdlib.transfer: ensembled teacher labels over augmentations, and transfer sets missing classes."""
+import pytest
+import torch
+import torch.nn.functional as F
+
+from kdlib import data, models
+from kdlib.training import distill, predict_logits, train
+from kdlib.transfer import digit_augmentations, ensemble_labels, rotate, shift, transfer_set_without
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return data.split_dataset(data.load_digits(), seed=0)
+
+
+def test_shift_by_hand():
+    x = torch.arange(9.0).reshape(1, 1, 3, 3)  # [[0,1,2],[3,4,5],[6,7,8]]
+    assert shift(x, 1, 0)[0, 0].tolist() == [[0, 0, 0], [0, 1, 2], [3, 4, 5]]
+    assert shift(x, 0, -1)[0, 0].tolist() == [[1, 2, 0], [4, 5, 0], [7, 8, 0]]
+    with pytest.raises(ValueError, match="smaller than the image"):
+        shift(x, 3, 0)
+
+
+def test_rotation_by_90_degrees_turns_the_image_and_by_0_is_identity():
+    x = torch.rand(2, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(rotate(x, 0.0), x, atol=1e-6)
+    # a quarter turn of an even-sized image lands exactly on pixel centres; counter-clockwise on screen
+    assert torch.allclose(rotate(x, 90.0), torch.rot90(x, k=1, dims=(2, 3)), atol=1e-5) or \
+        torch.allclose(rotate(x, 90.0), torch.rot90(x, k=-1, dims=(2, 3)), atol=1e-5)
+
+
+def test_augmentations_keep_shape_and_are_deterministic():
+    x = torch.rand(5, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    augmentations = digit_augmentations()
+    assert len(augmentations) == 7
+    outputs = [augment(x) for augment in augmentations]
+    assert all(out.shape == x.shape for out in outputs)
+    assert all(torch.equal(out, augment(x)) for out, augment in zip(outputs, augmentations))
+    assert torch.equal(outputs[0], x) and not any(torch.equal(out, x) for out in outputs[1:])
+
+
+def test_identity_ensemble_is_the_plain_prediction_and_average_matches_float64():
+    teacher = models.mlp((1, 8, 8), 10, width=16, depth=1, seed=0)
+    x = torch.rand(6, 1, 8, 8, generator=torch.Generator().manual_seed(1))
+    soft, hard = ensemble_labels(teacher, x, [lambda images: images], temperature=2.0)
+    plain = predict_logits(teacher, x)
+    assert torch.allclose(soft, F.softmax(plain / 2.0, dim=1), atol=1e-7)
+    assert torch.equal(hard, plain.argmax(dim=1))
+    augmentations = digit_augmentations()
+    soft, hard = ensemble_labels(teacher, x, augmentations)
+    expected = torch.stack([F.softmax(predict_logits(teacher, a(x)).double(), dim=1) for a in augmentations]).mean(0)
+    assert torch.allclose(soft.double(), expected, atol=1e-6) and torch.equal(hard, expected.argmax(dim=1))
+    assert torch.allclose(soft.sum(dim=1), torch.ones(6), atol=1e-6)
+
+
+def test_ensemble_bad_inputs():
+    teacher = models.mlp((1, 8, 8), 10, width=4, depth=1, seed=0)
+    with pytest.raises(ValueError, match="non-empty list"):
+        ensemble_labels(teacher, torch.rand(2, 1, 8, 8), [])
+    with pytest.raises(ValueError, match="changed the images' shape"):
+        ensemble_labels(teacher, torch.rand(2, 1, 8, 8), [lambda x: x[..., :4, :4]])
+    with pytest.raises(ValueError, match="temperature"):
+        ensemble_labels(teacher, torch.rand(2, 1, 8, 8), digit_augmentations(), temperature=0)
+
+
+def test_transfer_set_without_classes(digits):
+    reduced = transfer_set_without(digits.train, [8, 9])
+    assert not torch.isin(reduced.y, torch.tensor([8, 9])).any()
+    assert len(reduced.y) == int((digits.train.y < 8).sum())
+    with pytest.raises(ValueError, match="leaves no examples"):
+        transfer_set_without(digits.train, range(10))
+
+
+def test_student_without_classes_8_and_9_rarely_gets_them_right(digits):
+    teacher = models.mlp((1, 8, 8), 10, width=64, depth=1, seed=0)
+    train(teacher, digits.train, epochs=10, lr=3e-3, progress=False)
+    student = models.mlp((1, 8, 8), 10, width=32, depth=1, seed=1)
+    distill(student, teacher, transfer_set_without(digits.train, [8, 9]), temperature=4.0, alpha=1.0, epochs=10,
+            lr=3e-3, seed=0, progress=False)
+    predicted = predict_logits(student, digits.test.x).argmax(dim=1)
+    missing = digits.test.y >= 8
+    missing_accuracy = (predicted[missing] == digits.test.y[missing]).float().mean().item()
+    other_accuracy = (predicted[~missing] == digits.test.y[~missing]).float().mean().item()
+    assert other_accuracy > 0.85 and missing_accuracy < other_accuracy - 0.5
