@@ -128,33 +128,3 @@ def test_smoothed_cross_entropy_matches_pytorch_and_hand_value():
         assert torch.allclose(smoothed_cross_entropy(z, y, eps), F.cross_entropy(z, y, label_smoothing=eps))
     # uniform prediction over K = 4: every target puts mass 1 on log(1/4)
     assert smoothed_cross_entropy(torch.zeros(1, 4), torch.tensor([2]), 0.2).item() == pytest.approx(math.log(4))
-
-
-# ---- bad input: ValueError / TypeError naming what was expected and what came -------------------
-
-S, T_, Y = torch.zeros(4, 10), torch.zeros(4, 10), torch.zeros(4, dtype=torch.int64)
-BAD_CALLS = [
-    ("T = 0", lambda: soft_targets(S, 0), ValueError, "got 0"),
-    ("T < 0", lambda: kd_loss(S, T_, -1.0), ValueError, "> 0"),
-    ("T = nan", lambda: kd_loss(S, T_, float("nan")), ValueError, "finite"),
-    ("T as text", lambda: kd_loss(S, T_, "4"), TypeError, "number"),
-    ("alpha > 1", lambda: distillation_loss(S, T_, Y, 2.0, 1.5), ValueError, "[0, 1], got 1.5"),
-    ("alpha < 0", lambda: distillation_loss(S, T_, Y, 2.0, -0.1), ValueError, "alpha"),
-    ("class mismatch", lambda: kd_loss(S, torch.zeros(4, 9), 2.0), ValueError, "(4, 10) and (4, 9)"),
-    ("batch mismatch", lambda: logit_matching_loss(S, torch.zeros(3, 10)), ValueError, "same shape"),
-    ("1-D logits", lambda: kd_loss(torch.zeros(10), torch.zeros(10), 2.0), ValueError, "(batch, classes)"),
-    ("empty batch", lambda: kd_loss(torch.zeros(0, 10), torch.zeros(0, 10), 2.0), ValueError, "empty"),
-    ("int logits", lambda: kd_loss(S.long(), T_, 2.0), TypeError, "floating"),
-    ("labels too short", lambda: distillation_loss(S, T_, Y[:3], 2.0, 0.5), ValueError, "shape (4,)"),
-    ("label out of range", lambda: distillation_loss(S, T_, Y + 10, 2.0, 0.5), ValueError, "[0, 9]"),
-    ("float labels", lambda: smoothed_cross_entropy(S, Y.float(), 0.1), TypeError, "int64"),
-    ("smoothing > 1", lambda: smoothed_cross_entropy(S, Y, 1.2), ValueError, "smoothing"),
-    ("list logits", lambda: logit_matching_loss([[0.0]], T_), TypeError, "Tensor"),
-]
-
-
-@pytest.mark.parametrize("name, call, error, fragment", BAD_CALLS, ids=[c[0] for c in BAD_CALLS])
-def test_bad_input_raises_with_a_message(name, call, error, fragment):
-    with pytest.raises(error) as info:
-        call()
-    assert fragment in str(info.value)
