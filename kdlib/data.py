@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import torch
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler, TensorDataset
 
 
 class Split(NamedTuple):
@@ -255,4 +255,8 @@ def make_loader(data, batch_size: int = 64, shuffle: bool = True, seed: int = 0)
     # own generator, even without shuffling: DataLoader also draws a seed from it on every epoch,
     # and would otherwise take it from the global RNG, changing the rest of the program's randomness
     g = torch.Generator().manual_seed(seed)
-    return DataLoader(TensorDataset(*tensors), batch_size=batch_size, shuffle=shuffle, generator=g, num_workers=0)
+    dataset = TensorDataset(*tensors)
+    order = RandomSampler(dataset, generator=g) if shuffle else SequentialSampler(dataset)
+    # index whole batches at once (dataset[list_of_indices]) instead of collating one example at a time
+    batches = BatchSampler(order, batch_size=batch_size, drop_last=False)
+    return DataLoader(dataset, sampler=batches, batch_size=None, generator=g, num_workers=0)
