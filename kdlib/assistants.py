@@ -20,7 +20,8 @@ def _check_models(models):
     if not isinstance(models, (list, tuple)) or not all(isinstance(m, nn.Module) for m in models):
         raise TypeError(f"models must be a list of torch.nn.Module, got {type(models).__name__}")
     if len(models) < 2:
-        raise ValueError(f"a chain needs a trained teacher and at least one model to distil, got {len(models)} model(s)")
+        raise ValueError("a chain needs a trained teacher and at least one model to distil, "
+                         f"got {len(models)} model(s)")
 
 
 def distill_chain(models, data, *, temperature=4.0, alpha=0.9, epochs=30, lr=1e-3, batch_size=64, seed=0,
@@ -34,10 +35,9 @@ def distill_chain(models, data, *, temperature=4.0, alpha=0.9, epochs=30, lr=1e-
     """
     _check_models(models)
     _check_split(data)
-    for position, (teacher, student) in enumerate(zip(models[:-1], models[1:]), start=1):
+    for teacher, student in zip(models[:-1], models[1:]):
         distill(student, teacher, data, temperature=temperature, alpha=alpha, epochs=epochs, lr=lr,
-                batch_size=batch_size, seed=seed, weight_decay=weight_decay, device=device,
-                progress=progress and position == len(models) - 1)
+                batch_size=batch_size, seed=seed, weight_decay=weight_decay, device=device, progress=progress)
     return list(models)
 
 

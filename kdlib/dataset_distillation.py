@@ -212,7 +212,8 @@ def distribution_matching(build_model, real, images_per_class=10, *, iterations=
     for iteration in tqdm(range(iterations), desc="distribution matching", disable=not progress, leave=False):
         embed = build_model(seed + 1 + iteration)[:-1].requires_grad_(False)  # only the pixels learn
         real_x = torch.cat([_class_batch(real, c, batch_size, generator) for c in range(classes)])
-        real_y = torch.arange(classes).repeat_interleave(torch.bincount(real.y, minlength=classes).clamp(max=batch_size))
+        per_class = torch.bincount(real.y, minlength=classes).clamp(max=batch_size)  # (classes,)
+        real_y = torch.arange(classes).repeat_interleave(per_class)
         loss = distribution_matching_loss(embed, random_shift(real_x, max_shift, generator), real_y,
                                           random_shift(synthetic_x, max_shift, generator), synthetic.y, classes)
         optimizer.zero_grad(set_to_none=True)
@@ -230,7 +231,8 @@ def gradient_distance(real_grads, synthetic_grads):
     Each weight's gradient is read as one row per output unit (out, fan_in); biases are skipped, as in the paper.
     """
     if len(real_grads) != len(synthetic_grads):
-        raise ValueError(f"expected as many real as synthetic gradients, got {len(real_grads)} and {len(synthetic_grads)}")
+        raise ValueError(f"expected as many real as synthetic gradients, "
+                         f"got {len(real_grads)} and {len(synthetic_grads)}")
     distance = 0.0
     for g_real, g_syn in zip(real_grads, synthetic_grads):
         if g_real.shape != g_syn.shape:

@@ -48,12 +48,14 @@ def ensemble_soft_targets(teacher_logits_list, temperature, weights=None):
     for k, logits in enumerate(teacher_logits_list):
         _check_logits(f"teacher_logits_list[{k}]", logits)
         if logits.shape != teacher_logits_list[0].shape:
-            raise ValueError(f"every teacher's logits must have the same shape (batch, classes), got "
-                             f"{tuple(teacher_logits_list[0].shape)} for teacher 0 and {tuple(logits.shape)} for teacher {k}")
+            raise ValueError("every teacher's logits must have the same shape (batch, classes), got "
+                             f"{tuple(teacher_logits_list[0].shape)} for teacher 0 and "
+                             f"{tuple(logits.shape)} for teacher {k}")
     _check_temperature(temperature)
     count = len(teacher_logits_list)
     weights = [1 / count] * count if weights is None else _check_weights(weights, count)
-    probabilities = torch.stack([soft_targets(t, temperature) for t in teacher_logits_list])  # (teachers, batch, classes)
+    # (teachers, batch, classes)
+    probabilities = torch.stack([soft_targets(t, temperature) for t in teacher_logits_list])
     weights = torch.tensor(weights, dtype=probabilities.dtype, device=probabilities.device)  # (teachers,)
     return (weights[:, None, None] * probabilities).sum(dim=0)  # (batch, classes)
 
@@ -95,8 +97,9 @@ def distill_from_ensemble(student, teachers, data, *, temperature=4.0, alpha=0.9
 
     def batch_loss(model, x, y, p):
         s = model(x)  # (batch, classes)
-        labelled = y != UNLABELLED
-        hard = F.cross_entropy(s[labelled], y[labelled]) if labelled.any() else s.new_zeros(())
+        # hard term: mean over the labelled rows only (0 if none), as in kdlib.training.distill
+        labelled = (y != UNLABELLED).sum().clamp(min=1)
+        hard = F.cross_entropy(s, y, ignore_index=UNLABELLED, reduction="sum") / labelled
         return (1 - alpha) * hard + alpha * ensemble_kd_loss(s, p, temperature)
 
     return _fit(student, (data.x, data.y, targets), batch_loss, epochs=epochs, lr=lr, batch_size=batch_size,
@@ -132,7 +135,7 @@ def born_again(build_model, data, evaluation, *, generations=3, temperature=4.0,
           seed=seed, device=device, progress=progress)
     result = BornAgain([model], [evaluate(model, evaluation)])
     for generation in range(1, generations + 1):
-        model = build_model(seed)
+        model = build_model(seed + generation)
         distill(model, result.models[-1], data, temperature=temperature, alpha=alpha, epochs=epochs, lr=lr,
                 batch_size=batch_size, seed=seed + generation, device=device, progress=progress)
         result.models.append(model)

@@ -8,10 +8,13 @@ and teacher embeddings may have different widths.
 Shapes: embeddings are ``(batch, features)`` floating tensors; the student's and the teacher's
 share the batch, not the width. The teacher is detached: gradients reach the student only.
 """
+import math
+import numbers
+
 import torch
 import torch.nn.functional as F
 
-from .data import UNLABELLED, Split
+from .data import UNLABELLED
 from .losses import _check_fraction, _check_temperature, kd_loss
 from .models import penultimate
 from .training import _check_split, _fit, default_device
@@ -43,6 +46,14 @@ def _check_embedding_pair(student_emb, teacher_emb):
         )
     if student_emb.device != teacher_emb.device:
         raise ValueError(f"student_emb and teacher_emb must be on one device, got {student_emb.device} and {teacher_emb.device}")
+
+
+def _check_weight(name, weight):
+    """Loss weights are finite numbers >= 0."""
+    if isinstance(weight, bool) or not isinstance(weight, numbers.Real):
+        raise TypeError(f"{name} must be a number >= 0, got {type(weight).__name__}")
+    if not (math.isfinite(weight) and weight >= 0):
+        raise ValueError(f"{name} must be a finite number >= 0, got {weight}")
 
 
 def pairwise_distances(emb):
@@ -107,11 +118,8 @@ def rkd_loss(student_emb, teacher_emb, distance_weight=25.0, angle_weight=50.0):
     The defaults are the paper's weights for image classification (λ_D = 25, λ_A = 50);
     for metric learning the paper uses λ_D = 1, λ_A = 2.
     """
-    for name, weight in (("distance_weight", distance_weight), ("angle_weight", angle_weight)):
-        if isinstance(weight, bool) or not isinstance(weight, (int, float)):
-            raise TypeError(f"{name} must be a number >= 0, got {type(weight).__name__}")
-        if not weight >= 0:
-            raise ValueError(f"{name} must be >= 0, got {weight}")
+    _check_weight("distance_weight", distance_weight)
+    _check_weight("angle_weight", angle_weight)
     distance = rkd_distance_loss(student_emb, teacher_emb)
     angle = rkd_angle_loss(student_emb, teacher_emb)
     return distance_weight * distance + angle_weight * angle
@@ -155,7 +163,8 @@ def distill_relational(student, teacher, data, *, temperature=4.0, alpha=0.9, di
     _check_split(data)
     _check_temperature(temperature)
     _check_fraction("alpha", alpha)
-    rkd_loss(torch.zeros(2, 1), torch.zeros(2, 1), distance_weight, angle_weight)  # validates the weights
+    _check_weight("distance_weight", distance_weight)
+    _check_weight("angle_weight", angle_weight)
     if batch_size < 2:
         raise ValueError(f"batch_size must be >= 2: relations need pairs of examples, got {batch_size}")
     device = device or default_device()

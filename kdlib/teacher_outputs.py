@@ -71,8 +71,8 @@ def targets_from_reduced(reduced, kind, classes, floor=1e-6):
       probabilities as from an API, every p below the rounding step becomes 0. Those zeros are
       raised to ``floor`` before the log (log 0 = −inf would make the KL undefined), so the
       ranking among the small "dark knowledge" probabilities, which T > 1 would amplify, is gone.
-    - "top_k": the k returned probabilities renormalised to sum to 1, every other class given
-      ``floor`` (then renormalised), returned as log-probabilities (logits).
+    - "top_k": the k returned probabilities, every other class given ``floor``, renormalised to
+      sum to 1 and returned as log-probabilities (logits).
     - "top_1": one-hot labels, (batch, classes) float; train on them with cross-entropy.
     """
     if kind not in KINDS:
@@ -93,9 +93,9 @@ def targets_from_reduced(reduced, kind, classes, floor=1e-6):
             raise ValueError(f"top-k probabilities and indices must both be (batch, k), got "
                              f"{tuple(values.shape)} and {tuple(indices.shape)}")
         distribution = torch.zeros(len(values), classes, dtype=values.dtype)  # (batch, classes)
-        distribution.scatter_(1, indices, values / values.sum(dim=1, keepdim=True).clamp_min(floor))  # all-zero rows stay 0
-        distribution = distribution.clamp_min(floor)
-        return (distribution / distribution.sum(dim=1, keepdim=True)).log()
+        distribution.scatter_(1, indices, values)  # the k known probabilities, zeros elsewhere
+        distribution = distribution.clamp_min(floor)  # log 0 = -inf would make the KL undefined
+        return (distribution / distribution.sum(dim=1, keepdim=True)).log()  # renormalised over all classes
     _check_logits("reduced", reduced)
     if reduced.shape[1] != classes:
         raise ValueError(f"reduced output has {reduced.shape[1]} classes, expected {classes}")

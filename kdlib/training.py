@@ -126,9 +126,10 @@ def distill(student, teacher, data, *, temperature=4.0, alpha=0.9, epochs=30, lr
     teacher.to(device).eval()  # frozen: its logits come from no_grad passes below
 
     def mixed_loss(s, t, y):
-        # Equals distillation_loss(s, t, y, T, α) when every row is labelled; CE skips the rest.
-        labelled = y != UNLABELLED
-        hard = F.cross_entropy(s[labelled], y[labelled]) if labelled.any() else s.new_zeros(())
+        # Equals distillation_loss(s, t, y, T, α) when every row is labelled. The hard term is the mean
+        # over labelled rows only (0 if none), written without boolean indexing or a host sync.
+        labelled = (y != UNLABELLED).sum().clamp(min=1)
+        hard = F.cross_entropy(s, y, ignore_index=UNLABELLED, reduction="sum") / labelled
         return (1 - alpha) * hard + alpha * kd_loss(s, t, temperature)
 
     if augment is None and cache_teacher:

@@ -28,7 +28,10 @@ def shift(x, rows, cols):
 
 
 def rotate(x, degrees):
-    """Rotate images (batch, channels, H, W) about their centre by ``degrees`` (bilinear, zero outside)."""
+    """Rotate images (batch, channels, H, W) about their centre by ``degrees`` (bilinear, zero outside).
+
+    Positive angles turn the image clockwise as displayed (row 0 at the top).
+    """
     angle = math.radians(degrees)
     cos, sin = math.cos(angle), math.sin(angle)
     # affine_grid maps output coordinates in [-1, 1] to input coordinates: the inverse rotation

@@ -9,11 +9,6 @@ from kdlib.training import distill, evaluate, train
 
 
 @pytest.fixture(scope="module")
-def digits():
-    return data.split_dataset(data.load_digits(), seed=0)
-
-
-@pytest.fixture(scope="module")
 def teacher(digits):
     net = models.mlp((1, 8, 8), 10, width=128, depth=2, seed=0)
     train(net, digits.train, epochs=10, lr=3e-3, progress=False)

@@ -3,7 +3,7 @@ import pytest
 import torch
 from torch import nn
 
-from kdlib import data, datafree, models
+from kdlib import datafree, models
 from kdlib.data import Split
 from kdlib.training import predict_logits, train
 
@@ -20,11 +20,6 @@ def hand_built_network():
 def hand_data():
     x = torch.tensor([[1.0, -2.0], [3.0, 0.0], [-1.0, -1.0], [0.0, 4.0]]).view(4, 1, 1, 2)
     return Split(x, torch.tensor([0, 0, 1, 1]))
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return data.split_dataset(data.load_digits(), seed=0)
 
 
 @pytest.fixture(scope="module")
@@ -124,6 +119,9 @@ def test_reconstruction_is_deterministic_and_leaves_the_teacher_as_it_was(teache
     second = datafree.reconstruct(teacher, metadata["spectral"], count_per_class=2, steps=5, seed=3, progress=False)
     other = datafree.reconstruct(teacher, metadata["spectral"], count_per_class=2, steps=5, seed=4, progress=False)
     assert torch.equal(first.x, second.x) and not torch.equal(first.x, other.x)
+    start = datafree.reconstruct(teacher, metadata["top_layer"], count_per_class=2, steps=1, lr=1e-6,
+                                 noise_scale=0.1, progress=False)
+    assert start.x.max() < 0.1 + 1e-4 and start.x.max() > 0.05  # one tiny step from noise in [0, 0.1)
     assert teacher.training and all(p.requires_grad for p in teacher.parameters())
     assert all(torch.equal(p, w) for p, w in zip(teacher.parameters(), weights))
     teacher.eval()
@@ -190,12 +188,20 @@ def test_errors_name_what_was_expected(teacher, digits, metadata):
         datafree.record_metadata(teacher, digits.train.x, "top_layer")
     with pytest.raises(ValueError, match="at least 2 examples each"):
         datafree.record_metadata(teacher, Split(digits.train.x[:5], digits.train.y[:5]), "top_layer")
+    with pytest.raises(ValueError, match="labels 0..9"):
+        datafree.record_metadata(teacher, Split(digits.train.x, torch.full_like(digits.train.y, -1)), "top_layer")
+    with pytest.raises(TypeError, match="int64"):
+        datafree.record_metadata(teacher, Split(digits.train.x, digits.train.y.float()), "top_layer")
+    with pytest.raises(ValueError, match="components must be an integer >= 1"):
+        datafree.record_metadata(teacher, digits.train, "spectral", components=0)
     with pytest.raises(ValueError, match="count_per_class must be an integer >= 1, got 0"):
         datafree.reconstruct(teacher, metadata["top_layer"], count_per_class=0, progress=False)
     with pytest.raises(ValueError, match="steps must be an integer >= 1"):
         datafree.reconstruct(teacher, metadata["top_layer"], steps=0, progress=False)
     with pytest.raises(ValueError, match="lr must be a finite number > 0"):
         datafree.reconstruct(teacher, metadata["top_layer"], lr=-1.0, progress=False)
+    with pytest.raises(ValueError, match=r"noise_scale must be in \(0, 1\]"):
+        datafree.reconstruct(teacher, metadata["top_layer"], noise_scale=2.0, progress=False)
     with pytest.raises(TypeError, match="record_metadata"):
         datafree.reconstruct(teacher, {"means": []}, progress=False)
     wider = models.mlp((1, 8, 8), 10, width=32, depth=2, seed=0)

@@ -12,11 +12,6 @@ from kdlib.training import distill, evaluate, train
 
 
 @pytest.fixture(scope="module")
-def digits():
-    return data.split_dataset(data.load_digits(), seed=0)
-
-
-@pytest.fixture(scope="module")
 def teachers(digits):
     nets = []
     for seed in range(3):
@@ -158,7 +153,8 @@ def test_ensemble_student_beats_a_labels_only_student_with_5_percent_labels(digi
     distilled = student(0)
     distill_from_ensemble(distilled, teachers, hidden, epochs=15, lr=3e-3, progress=False)
     baseline_accuracy, distilled_accuracy = evaluate(baseline, digits.test), evaluate(distilled, digits.test)
-    assert distilled_accuracy > baseline_accuracy + 0.02, (baseline_accuracy, distilled_accuracy)
+    # measured on these seeds: 0.813 alone, 0.911 distilled; uniform targets instead give 0.688
+    assert distilled_accuracy > baseline_accuracy + 0.05, (baseline_accuracy, distilled_accuracy)
 
 
 # ---- born-again networks ------------------------------------------------------------------------

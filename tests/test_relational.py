@@ -176,7 +176,7 @@ def test_bad_types_and_weights_raise():
         rkd_angle_loss(torch.ones(3, 2, dtype=torch.int64), torch.randn(3, 2))
     with pytest.raises(ValueError, match="at least 2 examples"):
         rkd_distance_loss(torch.randn(1, 2), torch.randn(1, 2))
-    with pytest.raises(ValueError, match="distance_weight must be >= 0, got -1"):
+    with pytest.raises(ValueError, match="distance_weight must be a finite number >= 0, got -1"):
         rkd_loss(torch.randn(3, 2), torch.randn(3, 2), distance_weight=-1.0)
     with pytest.raises(ValueError, match="labels must be a tensor of shape \\(3,\\)"):
         recall_at_1(torch.randn(3, 2), torch.tensor([0, 1]))
@@ -219,7 +219,7 @@ def test_distill_relational_is_deterministic_and_checks_arguments(digits_and_tea
         distill_relational(student, teacher, small, epochs=1, batch_size=32, seed=7, progress=False)
         weights.append(torch.cat([p.flatten() for p in student.parameters()]))
     assert torch.equal(weights[0], weights[1])
-    with pytest.raises(ValueError, match="angle_weight must be >= 0"):
+    with pytest.raises(ValueError, match="angle_weight must be a finite number >= 0"):
         distill_relational(mlp((1, 8, 8), 10), teacher, small, angle_weight=-2.0, progress=False)
     with pytest.raises(ValueError, match="batch_size must be >= 2"):
         distill_relational(mlp((1, 8, 8), 10), teacher, small, batch_size=1, progress=False)

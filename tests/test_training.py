@@ -10,11 +10,6 @@ from kdlib.training import NonFiniteLossError, default_device, distill, evaluate
 
 
 @pytest.fixture(scope="module")
-def digits():
-    return data.split_dataset(data.load_digits(), seed=0)
-
-
-@pytest.fixture(scope="module")
 def teacher(digits):
     net = models.mlp((1, 8, 8), 10, width=256, depth=2, seed=0)
     train(net, digits.train, epochs=30, progress=False)

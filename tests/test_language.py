@@ -1,0 +1,191 @@
+"""Character-level language models: corpus, vocabulary, token-level KD against an independent
+float64 computation, perplexity hand values, seeded sampling, and short training runs."""
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from kdlib.language import (char_model, corpus_vocabulary, decode, distill_sequence_level, distill_token_level,
+                            encode, load_corpus, perplexity, sample, split_corpus, teacher_text, token_kd_loss,
+                            train_language_model)
+
+
+class FixedDistribution(nn.Module):
+    """A context-free model: the same logits at every position, whatever it reads."""
+
+    def __init__(self, logits):
+        super().__init__()
+        self.fixed = nn.Parameter(torch.as_tensor(logits, dtype=torch.float64), requires_grad=False)
+
+    def forward(self, indices, hidden=None):
+        return self.fixed.expand(*indices.shape, -1), hidden  # (batch, sequence, vocab)
+
+
+@pytest.fixture(scope="module")
+def texts():
+    return split_corpus(load_corpus())
+
+
+@pytest.fixture(scope="module")
+def trained(texts):
+    """A tiny model before and after a short run on the start of the corpus."""
+    train_text, heldout = texts
+    model = char_model(len(corpus_vocabulary()), width=24, layers=1, seed=0)
+    before = perplexity(model, heldout[:1500])
+    train_language_model(model, train_text[:6000], epochs=4, batch_size=16, seed=0, progress=False)
+    return model, before
+
+
+# ----------------------------------------------------------------------------- corpus and vocabulary
+
+def test_corpus_ships_with_the_package_and_splits_cleanly(texts):
+    text = load_corpus()
+    assert 30_000 <= len(text.encode("utf-8")) <= 1_000_000
+    assert set(text) <= set(corpus_vocabulary()) and len(corpus_vocabulary()) == len(set(text))
+    train_text, heldout = texts
+    assert train_text + heldout == text
+    assert train_text.endswith("\n") and 0.08 < len(heldout) / len(text) < 0.12
+
+
+def test_encode_decode_hand_values_and_round_trip():
+    assert encode("cab", vocabulary="abc").tolist() == [2, 0, 1]
+    assert decode([2, 0, 1, 1], vocabulary="abc") == "cabb"
+    sentence = "The teacher writes, the student reads."
+    assert decode(encode(sentence)) == sentence
+    assert encode(sentence).dtype == torch.int64
+
+
+def test_encode_rejects_unknown_characters():
+    with pytest.raises(ValueError, match=r"\['z'\] are not in the vocabulary"):
+        encode("abz", vocabulary="abc")
+    with pytest.raises(TypeError, match="text must be a str"):
+        encode(["a"], vocabulary="abc")
+
+# ----------------------------------------------------------------------------- token-level KD
+
+
+def loop_token_kd(student, teacher, temperature):
+    """T² · KL(softmax(t/T) ‖ softmax(s/T)) per position with Python floats, averaged over positions."""
+    def log_softmax(row):
+        scaled = [v / temperature for v in row]
+        top = max(scaled)
+        log_total = top + math.log(sum(math.exp(v - top) for v in scaled))
+        return [v - log_total for v in scaled]
+
+    values = []
+    for s_sequence, t_sequence in zip(student.tolist(), teacher.tolist()):
+        for s_row, t_row in zip(s_sequence, t_sequence):
+            log_s, log_t = log_softmax(s_row), log_softmax(t_row)
+            values.append(temperature**2 * sum(math.exp(lt) * (lt - ls) for ls, lt in zip(log_s, log_t)))
+    return sum(values) / len(values)
+
+
+@pytest.mark.parametrize("temperature", [1.0, 3.0])
+def test_token_kd_loss_matches_an_independent_loop(temperature):
+    g = torch.Generator().manual_seed(0)
+    student = torch.randn(2, 5, 7, generator=g, dtype=torch.float64) * 2
+    teacher = torch.randn(2, 5, 7, generator=g, dtype=torch.float64) * 2
+    loss = token_kd_loss(student, teacher, temperature)
+    assert loss.item() == pytest.approx(loop_token_kd(student, teacher, temperature), abs=1e-12)
+    assert token_kd_loss(teacher, teacher, temperature).item() == pytest.approx(0.0, abs=1e-12)
+
+
+def test_token_kd_loss_weights_every_position_equally():
+    # one position disagrees out of 2 × 3: the loss is a sixth of that position's KD
+    teacher = torch.zeros(2, 3, 4, dtype=torch.float64)
+    student = teacher.clone()
+    student[1, 2] = torch.tensor([2.0, 0.0, 0.0, 0.0], dtype=torch.float64)
+    single = loop_token_kd(student[1:, 2:], teacher[1:, 2:], 1.0)
+    assert token_kd_loss(student, teacher, 1.0).item() == pytest.approx(single / 6, abs=1e-12)
+
+
+def test_token_kd_loss_rejects_bad_shapes_and_temperatures():
+    with pytest.raises(ValueError, match=r"same shape.*\(2, 3, 5\) and \(2, 4, 5\)"):
+        token_kd_loss(torch.randn(2, 3, 5), torch.randn(2, 4, 5), 2.0)
+    with pytest.raises(ValueError, match=r"\(batch, sequence, vocab\), got shape \(6, 5\)"):
+        token_kd_loss(torch.randn(6, 5), torch.randn(6, 5), 2.0)
+    with pytest.raises(ValueError, match="temperature must be a finite number > 0"):
+        token_kd_loss(torch.randn(1, 2, 3), torch.randn(1, 2, 3), 0.0)
+
+# ----------------------------------------------------------------------------- perplexity
+
+
+def test_perplexity_of_a_uniform_model_is_the_vocabulary_size():
+    vocabulary = corpus_vocabulary()
+    uniform = FixedDistribution(torch.zeros(len(vocabulary)))
+    assert perplexity(uniform, load_corpus()[:700], context=64) == pytest.approx(len(vocabulary), rel=1e-12)
+
+
+def test_perplexity_hand_value():
+    # p(a) = 3/4, p(b) = 1/4 everywhere; "abab" predicts b, a, b: exp(−(ln ¼ + ln ¾ + ln ¼)/3)
+    model = FixedDistribution(torch.log(torch.tensor([0.75, 0.25], dtype=torch.float64)))
+    expected = math.exp(-(2 * math.log(0.25) + math.log(0.75)) / 3)
+    for context in (1, 2, 128):  # a context-free model scores the same for any window
+        assert perplexity(model, "abab", vocabulary="ab", context=context) == pytest.approx(expected, rel=1e-12)
+    with pytest.raises(ValueError, match="at least 2 characters"):
+        perplexity(model, "a", vocabulary="ab")
+
+
+def test_short_training_run_lowers_held_out_perplexity(trained, texts):
+    model, before = trained
+    after = perplexity(model, texts[1][:1500])
+    assert before > 0.8 * len(corpus_vocabulary())  # an untrained model is close to uniform
+    assert after < 0.6 * before
+
+# ----------------------------------------------------------------------------- sampling
+
+
+def test_sample_is_seeded_and_greedy_ignores_the_seed(trained):
+    model, _ = trained
+    first = sample(model, "The ", 60, temperature=1.0, seed=3)
+    assert first == sample(model, "The ", 60, temperature=1.0, seed=3)
+    assert first != sample(model, "The ", 60, temperature=1.0, seed=4)
+    assert first.startswith("The ") and len(first) == 64
+    assert sample(model, "The ", 30, temperature=0, seed=1) == sample(model, "The ", 30, temperature=0, seed=2)
+    with pytest.raises(ValueError, match="temperature must be a finite number > 0"):
+        sample(model, "The ", 5, temperature=-1.0)
+
+
+def test_sampling_follows_the_model_distribution():
+    # a context-free model with p(a) = 0.9: about 90% of a long sample is "a"
+    model = FixedDistribution(torch.log(torch.tensor([0.9, 0.1])))
+    text = sample(model, "b", 2000, temperature=1.0, seed=0, vocabulary="ab")[1:]
+    assert abs(text.count("a") / 2000 - 0.9) < 0.03
+    # temperature → 0 is greedy: only "a"
+    assert sample(model, "b", 50, temperature=0, vocabulary="ab")[1:] == "a" * 50
+
+# ----------------------------------------------------------------------------- distillation
+
+
+def test_token_level_distillation_moves_the_student_toward_the_teacher(trained, texts):
+    teacher, _ = trained
+    heldout = encode(texts[1][:640]).view(10, 64)
+    student = char_model(len(corpus_vocabulary()), width=12, layers=1, seed=5)
+    with torch.no_grad():
+        teacher_logits = teacher(heldout)[0]
+        before = token_kd_loss(student(heldout)[0], teacher_logits, 2.0).item()
+    distill_token_level(student, teacher, texts[0][:4000], alpha=1.0, epochs=3, batch_size=16, seed=0, progress=False)
+    with torch.no_grad():
+        after = token_kd_loss(student(heldout)[0], teacher_logits, 2.0).item()
+    assert after < 0.7 * before
+
+
+def test_sequence_level_distillation_trains_on_teacher_text(trained, texts):
+    teacher, _ = trained
+    written = teacher_text(teacher, texts[0], 300, temperature=1.0, streams=4, seed=0)
+    assert len(written) == 300 and set(written) <= set(corpus_vocabulary())
+    assert written == teacher_text(teacher, texts[0], 300, temperature=1.0, streams=4, seed=0)
+    student = char_model(len(corpus_vocabulary()), width=12, layers=1, seed=5)
+    history, used = distill_sequence_level(student, teacher, texts[0], characters=1000, epochs=1, seed=0,
+                                           progress=False)
+    assert len(used) == 1000 and len(history.loss) == 1
+
+
+def test_char_model_is_seeded_and_checks_sizes():
+    first, second = char_model(10, width=8, seed=2), char_model(10, width=8, seed=2)
+    assert all(torch.equal(a, b) for a, b in zip(first.parameters(), second.parameters()))
+    logits, hidden = first(torch.zeros(3, 5, dtype=torch.int64))
+    assert logits.shape == (3, 5, 10) and hidden.shape == (1, 3, 8)
+    with pytest.raises(ValueError, match="width must be an integer >= 1"):
+        char_model(10, width=0)
