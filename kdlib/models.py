@@ -63,3 +63,30 @@ def penultimate(model, x):
     if not isinstance(model, nn.Sequential):
         raise TypeError(f"penultimate needs an nn.Sequential (kdlib.models), got {type(model).__name__}")
     return model[:-1](x)  # (batch, features)
+
+
+def convnet(channels, classes, image_size, width=32, depth=3, seed=0):
+    """The ConvNet of Zhao, Mopuri & Bilen, "Dataset Condensation with Gradient Matching" (ICLR 2021), and
+    Zhao & Bilen, "Dataset Condensation with Distribution Matching" (WACV 2023): depth × (Conv3×3(width) →
+    InstanceNorm → ReLU → AvgPool2) → Flatten → Linear(classes). Width stays constant (the papers use 128).
+
+    Instance norm is GroupNorm(width, width) with affine weights, as in the papers' code. image_size is the
+    side of a square image or (height, width); each block halves it (floor), so 28 → 14 → 7 → 3.
+    """
+    height, side = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
+    _check_sizes(channels=channels, classes=classes, width=width, depth=depth, image_height=height, image_width=side)
+    if min(height, side) < 2**depth:
+        raise ValueError(f"image_size must be at least 2**depth = {2**depth} so {depth} poolings leave a pixel, "
+                         f"got {image_size!r}")
+
+    def build():
+        layers, size = [], channels
+        for _ in range(depth):
+            layers += [nn.Conv2d(size, width, 3, padding=1), nn.GroupNorm(width, width, affine=True), nn.ReLU(),
+                       nn.AvgPool2d(2)]
+            size = width
+        features = width * (height // 2**depth) * (side // 2**depth)  # (width, H / 2^depth, W / 2^depth) flattened
+        layers += [nn.Flatten(), nn.Linear(features, classes)]
+        return nn.Sequential(*layers)
+
+    return _seeded(seed, build)

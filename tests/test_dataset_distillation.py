@@ -176,3 +176,54 @@ def test_errors(digits):
         gradient_distance([torch.zeros(2, 2)], [torch.zeros(3, 2)])
     with pytest.raises(TypeError, match="iterations"):
         distribution_matching(build, digits.train, 1, iterations=2.5)
+
+
+# -----------------------------------------------------------------------------
+# kdlib.models.convnet, the evaluation network of the DC/DM papers
+
+def test_convnet_shapes_and_layers():
+    from kdlib.models import convnet
+    model = convnet(1, 10, 28, width=16, depth=3)
+    assert model(torch.zeros(5, 1, 28, 28)).shape == (5, 10)
+    assert model[-1].in_features == 16 * 3 * 3  # 28 → 14 → 7 → 3
+    assert sum(isinstance(m, nn.GroupNorm) for m in model) == 3
+    assert sum(isinstance(m, nn.AvgPool2d) for m in model) == 3
+    small = convnet(3, 4, (8, 8), width=8, depth=3)  # 8 → 4 → 2 → 1
+    assert small(torch.zeros(2, 3, 8, 8)).shape == (2, 4)
+    assert small[-1].in_features == 8
+
+
+def test_convnet_is_seeded_and_leaves_global_rng_alone():
+    from kdlib.models import convnet
+    torch.manual_seed(123)
+    before = torch.rand(1)
+    torch.manual_seed(123)
+    a, b, c = convnet(1, 10, 8, width=4, depth=2, seed=3), convnet(1, 10, 8, width=4, depth=2, seed=3), \
+        convnet(1, 10, 8, width=4, depth=2, seed=4)
+    assert torch.equal(torch.rand(1), before)
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    assert not torch.equal(a[0].weight, c[0].weight)
+
+
+def test_convnet_normalises_each_image_on_its_own():
+    # Instance norm: an image's output does not depend on the rest of the batch (batch norm would), and
+    # multiplying an image by a > 0 only scales the first conv's output, which the norm then removes.
+    from kdlib.models import convnet
+    model = convnet(1, 10, 8, width=4, depth=2, seed=0).double().train()
+    x = torch.rand(6, 1, 8, 8, dtype=torch.float64)
+    together = model(x)
+    alone = torch.cat([model(x[i:i + 1]) for i in range(6)])
+    torch.testing.assert_close(together, alone)
+    torch.testing.assert_close(model(3.0 * x), together, atol=1e-4, rtol=1e-4)
+
+
+def test_convnet_rejects_bad_sizes():
+    from kdlib.models import convnet
+    with pytest.raises(ValueError, match="2\\*\\*depth"):
+        convnet(1, 10, 4, depth=3)
+    with pytest.raises(ValueError, match="width"):
+        convnet(1, 10, 28, width=0)
+    with pytest.raises(ValueError, match="classes"):
+        convnet(1, 0, 28)
+    with pytest.raises(ValueError, match="image_height"):
+        convnet(1, 10, (0, 28))
