@@ -192,6 +192,14 @@ def distribution_matching_loss(embed, real_x, real_y, synthetic_x, synthetic_y, 
     return loss
 
 
+def _learnable_synthetic(real, images_per_class, image_lr, seed):
+    """DC and DM both start from real images whose pixels SGD (momentum 0.5) will move, plus a seeded generator."""
+    synthetic = initial_synthetic(real, images_per_class, init="real", seed=seed)
+    synthetic_x = synthetic.x.clone().requires_grad_(True)
+    optimizer = torch.optim.SGD([synthetic_x], lr=image_lr, momentum=0.5)
+    return synthetic, synthetic_x, optimizer, torch.Generator().manual_seed(seed)
+
+
 def distribution_matching(build_model, real, images_per_class=10, *, iterations=1000, batch_size=128,
                           image_lr=1.0, max_shift=2, seed=0, progress=True):
     """Zhao & Bilen 2023: synthetic images (started from real ones) whose per-class mean embeddings match
@@ -205,10 +213,7 @@ def distribution_matching(build_model, real, images_per_class=10, *, iterations=
     _check_count("max_shift", max_shift, low=0)
     _check_positive("image_lr", image_lr)
     classes = _class_count(real)
-    synthetic = initial_synthetic(real, images_per_class, init="real", seed=seed)
-    synthetic_x = synthetic.x.clone().requires_grad_(True)
-    optimizer = torch.optim.SGD([synthetic_x], lr=image_lr, momentum=0.5)
-    generator = torch.Generator().manual_seed(seed)
+    synthetic, synthetic_x, optimizer, generator = _learnable_synthetic(real, images_per_class, image_lr, seed)
     for iteration in tqdm(range(iterations), desc="distribution matching", disable=not progress, leave=False):
         embed = build_model(seed + 1 + iteration)[:-1].requires_grad_(False)  # only the pixels learn
         real_x = torch.cat([_class_batch(real, c, batch_size, generator) for c in range(classes)])
@@ -258,10 +263,7 @@ def gradient_matching(build_model, real, images_per_class=10, *, iterations=200,
     _check_positive("image_lr", image_lr)
     _check_positive("network_lr", network_lr)
     classes = _class_count(real)
-    synthetic = initial_synthetic(real, images_per_class, init="real", seed=seed)
-    synthetic_x = synthetic.x.clone().requires_grad_(True)
-    optimizer = torch.optim.SGD([synthetic_x], lr=image_lr, momentum=0.5)
-    generator = torch.Generator().manual_seed(seed)
+    synthetic, synthetic_x, optimizer, generator = _learnable_synthetic(real, images_per_class, image_lr, seed)
     for iteration in tqdm(range(iterations), desc="gradient matching", disable=not progress, leave=False):
         model = build_model(seed + 1 + iteration)
         weights = list(model.parameters())
