@@ -5,6 +5,7 @@ the browser; its figures and temperature slider render, and moving the slider re
 nbgrader's Validate button passes a solved notebook and fails the untouched one. Screenshots are
 kept in tests/artefacts/. Skipped, with the reason, where Chromium or Playwright is missing.
 """
+import itertools
 import json
 import os
 import re
@@ -29,6 +30,8 @@ ROOT = Path(__file__).resolve().parents[1]
 ARTEFACTS = ROOT / "tests" / "artefacts"
 LESSON = "01_soft_targets"
 TOKEN = "kdlib-browser-test"
+ACTIVE_PANEL = ".jp-NotebookPanel:not(.lm-mod-hidden)"
+WORKSPACES = itertools.count()
 
 
 def solved_copy(lesson):
@@ -96,16 +99,20 @@ def browser():
 
 
 def open_notebook(browser, lab, name):
+    """A new page showing only ``name``: a workspace of its own, reset, so no earlier tab is restored over it."""
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.goto(f"{lab}/lab/tree/{LESSON}/{name}?token={TOKEN}")
-    page.wait_for_selector(".jp-Notebook:visible", timeout=60_000)
-    page.wait_for_selector(".jp-NotebookPanel:visible .jp-Spinner", state="detached", timeout=60_000)
+    workspace = f"test-{next(WORKSPACES)}"
+    page.goto(f"{lab}/lab/workspaces/{workspace}/tree/{LESSON}/{name}?reset&token={TOKEN}")
+    page.wait_for_selector(ACTIVE_PANEL + " .jp-Notebook", timeout=60_000)
+    page.wait_for_selector(ACTIVE_PANEL + " .jp-Spinner", state="detached", timeout=60_000)
     page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=60_000)
+    tabs = page.locator(".jp-mod-current .lm-TabBar-tabLabel, .lm-TabBar-tab.lm-mod-current .lm-TabBar-tabLabel")
+    assert name in tabs.all_inner_texts(), f"{name} is not the current tab: {tabs.all_inner_texts()}"
     return page
 
 
 def run_all_cells(page):
-    page.locator(".jp-Notebook:visible").click()
+    page.locator(ACTIVE_PANEL + " .jp-Notebook").click()
     page.get_by_role("menuitem", name="Run", exact=True).click()
     page.get_by_text("Run All Cells", exact=True).click()
 
@@ -139,7 +146,7 @@ def test_lesson_runs_and_the_temperature_slider_redraws_the_plot(lab, browser):
                                            (f"{LESSON}.ipynb", ".validation-failed")])
 def test_validate_button_tells_solved_from_untouched(lab, browser, name, verdict):
     page = open_notebook(browser, lab, name)
-    page.locator(".validate-button:visible").click()  # the open notebook's button (JupyterLab restores other tabs)
+    page.locator(ACTIVE_PANEL + " .validate-button").click()
     dialog = page.locator(".jp-Dialog")
     dialog.locator(verdict).wait_for(timeout=300_000)
     page.screenshot(path=str(ARTEFACTS / f"validate-{Path(name).stem}.png"))
