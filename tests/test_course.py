@@ -2,7 +2,7 @@
 
 - course/ is exactly what `nbgrader generate_assignment` makes from solutions/;
 - the solution notebook scores full marks, the untouched learner notebook zero on every graded cell;
-- every plausible wrong answer in tests/mutants.py scores zero on its exercise and full marks elsewhere;
+- every plausible wrong answer in tests/mutants/ scores zero on its exercise and full marks elsewhere;
 - abuse: an endless cell, an edited or deleted test cell, an exercise that raises cost only their own points;
 - no solution or hidden test leaks into course/.
 """
