@@ -28,8 +28,11 @@ lab: $(VENV)/.course
 	$(BIN)/python -m kdlib.workspace course workspace
 	$(BIN)/jupyter lab $(ALLOW_ROOT) --notebook-dir=workspace
 
+# Two pytest workers, one file each at a time (nbval needs a notebook's cells together; the grader
+# tests share one temporary course). WORKERS=0 runs everything in one process.
+WORKERS ?= 2
 test: $(VENV)/.test
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(if $(filter 0,$(WORKERS)),,-n $(WORKERS) --dist loadfile)
 
 # Instructors: regenerate course/ from solutions/ after editing a solution notebook.
 release: $(VENV)/.course
