@@ -18,7 +18,7 @@ from .training import _check_split, _fit, default_device, distill, evaluate, pre
 
 
 def _check_weights(weights, count):
-    """Weights: one non-negative number per teacher, summing to 1."""
+    """Weights: one non-negative number per teacher, not all zero; returned normalised to sum to 1."""
     if isinstance(weights, torch.Tensor):
         weights = weights.tolist()
     if not isinstance(weights, (list, tuple)) or not all(
@@ -28,17 +28,20 @@ def _check_weights(weights, count):
         raise ValueError(f"weights must have one entry per teacher ({count}), got {len(weights)}")
     if any(not math.isfinite(w) or w < 0 for w in weights):
         raise ValueError(f"weights must be finite and non-negative, got {list(weights)}")
-    if abs(sum(weights) - 1) > 1e-6:
-        raise ValueError(f"weights must sum to 1, got {list(weights)} (sum {sum(weights)})")
-    return weights
+    total = sum(weights)
+    if total <= 0:
+        raise ValueError(f"weights must not all be zero, got {list(weights)}")
+    return [w / total for w in weights]
 
 
 def ensemble_soft_targets(teacher_logits_list, temperature, weights=None):
     """Averaged softened probabilities of several teachers: p = Σ_k w_k · softmax(t_k / T).
 
-    ``teacher_logits_list`` holds one (batch, classes) tensor per teacher; ``weights`` defaults to
-    1/K each. Probabilities are averaged, not logits: the result is a mixture of the teachers'
-    distributions, as in Hinton et al. 2015's ensemble teacher. Returns (batch, classes).
+    ``teacher_logits_list`` holds one (batch, classes) tensor per teacher; ``weights`` (one
+    non-negative number per teacher, e.g. their validation accuracies) are divided by their sum,
+    so w_k = weights[k] / Σ weights; they default to 1/K each. Probabilities are averaged, not
+    logits: the result is a mixture of the teachers' distributions, as in Hinton et al. 2015's
+    ensemble teacher. Returns (batch, classes).
     """
     if not isinstance(teacher_logits_list, (list, tuple)):
         raise TypeError(f"teacher_logits_list must be a list of (batch, classes) tensors, one per teacher, "
@@ -83,8 +86,9 @@ def distill_from_ensemble(student, teachers, data, *, temperature=4.0, alpha=0.9
                           lr=1e-3, batch_size=64, seed=0, weight_decay=0.0, val=None, device=None, progress=True):
     """Train ``student`` on (1 − α)·CE(labels) + α·T²·KL(p_ensemble ‖ softmax(s/T)) (Hinton et al. 2015).
 
-    p_ensemble = Σ_k w_k softmax(t_k / T) over the frozen ``teachers``, computed once and reused
-    every epoch. Rows labelled ``UNLABELLED`` (-1) are a transfer set: soft term only.
+    p_ensemble = Σ_k w_k softmax(t_k / T) over the frozen ``teachers`` (``weights`` as in
+    ``ensemble_soft_targets``: normalised to sum to 1), computed once and reused every epoch.
+    Rows labelled ``UNLABELLED`` (-1) are a transfer set: soft term only.
     """
     _check_split(data)
     _check_temperature(temperature)

@@ -47,7 +47,7 @@ def hint_loss(student_features, teacher_features, regressor):
     Normalisation: the paper writes ½‖t − r(s)‖²; here the squared errors are averaged over
     the batch AND over all feature entries (and positions, for (batch, channels, H, W) maps),
     so the loss does not grow with the teacher's width. Gradients reach the student and the
-    regressor; detach the teacher's features (they come from a frozen net).
+    regressor, never the teacher: its features are the target and are detached here.
     """
     _check_features("student_features", student_features)
     _check_features("teacher_features", teacher_features)
@@ -60,7 +60,7 @@ def hint_loss(student_features, teacher_features, regressor):
     if regressed.shape != teacher_features.shape:
         raise ValueError(f"regressor(student_features) has shape {tuple(regressed.shape)} but teacher_features has "
                          f"shape {tuple(teacher_features.shape)}; build the regressor with the right widths")
-    return 0.5 * (regressed - teacher_features).pow(2).mean()
+    return 0.5 * (regressed - teacher_features.detach()).pow(2).mean()
 
 
 def cosine_hidden_loss(student_hidden, teacher_hidden):

@@ -61,8 +61,19 @@ def test_a_single_teacher_reduces_to_soft_targets_and_a_zero_weight_drops_a_teac
     assert torch.allclose(ensemble_soft_targets([t, other], 4.0, weights=[1.0, 0.0]), soft_targets(t, 4.0), atol=1e-7)
 
 
+def test_weights_are_relative_and_divided_by_their_sum():
+    # e.g. the teachers' validation accuracies: only their ratios matter
+    torch.manual_seed(2)
+    logits = [torch.randn(5, 4) for _ in range(3)]
+    normalised = ensemble_soft_targets(logits, 2.0, weights=[0.2, 0.3, 0.5])
+    assert torch.allclose(ensemble_soft_targets(logits, 2.0, weights=[2.0, 3.0, 5.0]), normalised, atol=1e-7)
+    assert torch.allclose(ensemble_soft_targets(logits, 2.0, weights=torch.tensor([0.4, 0.6, 1.0])), normalised,
+                          atol=1e-7)
+    assert torch.allclose(normalised.sum(dim=1), torch.ones(5), atol=1e-6)
+
+
 @pytest.mark.parametrize("weights, message", [
-    ([0.5, 0.6], r"weights must sum to 1, got \[0.5, 0.6\]"),
+    ([0.0, 0.0], r"weights must not all be zero, got \[0.0, 0.0\]"),
     ([1.5, -0.5], r"weights must be finite and non-negative, got \[1.5, -0.5\]"),
     ([1.0], r"weights must have one entry per teacher \(2\), got 1"),
     ([0.5, float("nan")], r"finite and non-negative"),

@@ -43,6 +43,15 @@ def test_gradient_reaches_student_and_regressor_not_teacher():
     assert teacher_net.weight.grad is None
 
 
+def test_hint_loss_detaches_the_teacher_features_itself():
+    student_features = torch.randn(4, 3, requires_grad=True)
+    teacher_features = torch.randn(4, 6, requires_grad=True)
+    regressor = hint_regressor(3, 6, seed=0)
+    hint_loss(student_features, teacher_features, regressor).backward()
+    assert teacher_features.grad is None
+    assert student_features.grad.abs().sum() > 0 and regressor.weight.grad.abs().sum() > 0
+
+
 def test_cosine_loss_parallel_opposite_orthogonal():
     a = torch.tensor([[1.0, 2.0, 3.0], [0.5, -1.0, 0.0]])
     assert cosine_hidden_loss(a, 3 * a).item() == pytest.approx(0.0, abs=1e-6)
