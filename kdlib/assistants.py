@@ -6,8 +6,10 @@ that a student distilled from a much larger teacher can do *worse* than from a m
 teacher → assistant(s) → student, each model distilled from the one before it.
 
 ``distill_chain`` runs such a chain; ``gap_sweep`` measures the gap itself: one student,
-teachers of growing size, student accuracy against teacher size.
+teachers of growing size, student accuracy against teacher size. ``trace_distillation`` records
+which model a function distilled from which (to check a chain written by hand).
 """
+import sys
 from typing import NamedTuple
 
 from torch import nn
@@ -41,6 +43,30 @@ def distill_chain(models, data, *, temperature=4.0, alpha=0.9, epochs=30, lr=1e-
     return list(models)
 
 
+def trace_distillation(function, *args, **kwargs):
+    """Run ``function(*args, **kwargs)`` and record every ``kdlib.training.distill`` call it makes.
+
+    Returns ``(result, links)``: ``links`` lists one ``(student, teacher)`` pair of model objects per
+    call, in call order, however ``distill`` was imported or aliased (a profiler hook sees the call).
+    A correct chain over ``models`` gives ``[(models[1], models[0]), (models[2], models[1]), ...]``.
+    """
+    if not callable(function):
+        raise TypeError(f"function must be callable, got {type(function).__name__}")
+    links = []
+
+    def profile(frame, event, arg):
+        if event == "call" and frame.f_code is distill.__code__:
+            links.append((frame.f_locals["student"], frame.f_locals["teacher"]))
+
+    previous = sys.getprofile()
+    sys.setprofile(profile)
+    try:
+        result = function(*args, **kwargs)
+    finally:
+        sys.setprofile(previous)
+    return result, links
+
+
 def evaluate_each(models, data):
     """Accuracy of every model on a Split, in order (e.g. teacher, assistant, student of a chain)."""
     return [evaluate(model, data) for model in models]
@@ -56,14 +82,16 @@ class GapSweep(NamedTuple):
 
 
 def gap_sweep(build_teacher, teacher_sizes, build_student, data, evaluation, *, student_data=None,
-              temperature=4.0, alpha=0.9, epochs=30, lr=1e-3, batch_size=64, seed=0, progress=True):
+              temperature=4.0, alpha=0.9, epochs=30, lr=1e-3, batch_size=64, seed=0, student_lr=None, progress=True):
     """Mirzadeh et al. (AAAI 2020), the capacity gap: one student distilled from teachers of growing size.
 
     For each ``size`` in ``teacher_sizes``: ``build_teacher(size, seed)`` is trained on labels of
     ``data``; a fresh ``build_student(seed)`` (the same initial weights every time, so only the
     teacher changes) is distilled from it on ``student_data`` (default ``data``; pass the same
     inputs with labels hidden by ``kdlib.data.hide_labels`` for the transfer-set regime). Both are
-    scored on ``evaluation``. Returns a GapSweep to plot student accuracy against teacher size.
+    scored on ``evaluation``. ``student_lr`` (default ``lr``) sets the students' learning rate
+    alone, e.g. a larger one for a linear student that needs large weights to reach a confident
+    teacher's logits. Returns a GapSweep to plot student accuracy against teacher size.
     """
     _check_split(data)
     _check_split(evaluation, "evaluation")
@@ -71,12 +99,15 @@ def gap_sweep(build_teacher, teacher_sizes, build_student, data, evaluation, *, 
     _check_split(student_data, "student_data")
     if len(teacher_sizes) == 0:
         raise ValueError("teacher_sizes must list at least one size, got an empty list")
+    student_lr = lr if student_lr is None else student_lr
+    if student_lr <= 0:
+        raise ValueError(f"student_lr must be > 0, got {student_lr}")
     sweep = GapSweep([], [], [], [])
     for size in teacher_sizes:
         teacher = build_teacher(size, seed)
         train(teacher, data, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, progress=progress)
         student = build_student(seed)
-        distill(student, teacher, student_data, temperature=temperature, alpha=alpha, epochs=epochs, lr=lr,
+        distill(student, teacher, student_data, temperature=temperature, alpha=alpha, epochs=epochs, lr=student_lr,
                 batch_size=batch_size, seed=seed, progress=progress)
         sweep.sizes.append(size)
         sweep.teacher_parameters.append(parameter_count(teacher))

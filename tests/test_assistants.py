@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from kdlib import data, models
-from kdlib.assistants import distill_chain, evaluate_each, gap_sweep
+from kdlib.assistants import distill_chain, evaluate_each, gap_sweep, trace_distillation
 from kdlib.metrics import parameter_count
 from kdlib.training import distill, evaluate, train
 
@@ -91,3 +91,37 @@ def test_gap_sweep_distils_on_student_data_when_given(digits):
                          student_data=hidden, epochs=3, lr=3e-3, progress=False)
     assert full.teacher_accuracy == transfer.teacher_accuracy  # teachers always see every label
     assert full.student_accuracy != transfer.student_accuracy
+
+
+def test_trace_distillation_records_each_link_in_call_order(digits, teacher):
+    chain = [teacher, mlp(16, seed=1), mlp(8, seed=2)]
+    returned, links = trace_distillation(distill_chain, chain, digits.train, epochs=1, progress=False)
+    assert returned == chain
+    assert len(links) == 2
+    assert links[0][0] is chain[1] and links[0][1] is chain[0]  # assistant from teacher
+    assert links[1][0] is chain[2] and links[1][1] is chain[1]  # student from assistant
+
+    def every_model_from_the_teacher(models, data_):
+        for model in models[1:]:
+            distill(model, models[0], data_, epochs=1, progress=False)
+        return "done"
+
+    result, links = trace_distillation(every_model_from_the_teacher, chain, digits.train)
+    assert result == "done" and [t is teacher for _, t in links] == [True, True]
+    assert trace_distillation(lambda: 3) == (3, [])
+    with pytest.raises(TypeError, match="function must be callable, got int"):
+        trace_distillation(3)
+
+
+def test_gap_sweep_trains_students_at_their_own_learning_rate(digits):
+    build_teacher = lambda width, seed: mlp(width, seed)  # noqa: E731
+    sweep = gap_sweep(build_teacher, [32], lambda seed: mlp(4, seed), digits.train, digits.val, epochs=2,
+                      student_lr=3e-2, seed=1, progress=False)
+    teacher_ = mlp(32, 1)
+    train(teacher_, digits.train, epochs=2, seed=1, progress=False)  # teachers keep lr (default 1e-3)
+    student_ = mlp(4, 1)
+    distill(student_, teacher_, digits.train, epochs=2, lr=3e-2, seed=1, progress=False)
+    assert sweep.teacher_accuracy == [evaluate(teacher_, digits.val)]
+    assert sweep.student_accuracy == [evaluate(student_, digits.val)]
+    with pytest.raises(ValueError, match="student_lr must be > 0, got 0"):
+        gap_sweep(build_teacher, [32], lambda seed: mlp(4, seed), digits.train, digits.val, student_lr=0)
