@@ -3,7 +3,8 @@
 A hosted model may return its logits, its probabilities (often rounded), only its top-k
 classes with their probabilities, or only its top-1 label. ``reduce_teacher_output`` turns
 the teacher's logits into what the student side would receive; ``targets_from_reduced``
-turns that back into a training target; ``distill_from_reduced`` trains on it.
+turns that back into a training target; ``distill_from_reduced`` trains on it (with the
+soft-target KL of Hinton et al. 2015, or, from logits, Ba & Caruana's 2014 logit MSE).
 
 Kinds, from most to least information:
   "logits"        (batch, classes) logits, as is.
@@ -17,10 +18,11 @@ import torch
 import torch.nn.functional as F
 
 from .data import UNLABELLED
-from .losses import _check_fraction, _check_logits, _check_temperature, kd_loss
+from .losses import _check_fraction, _check_logits, _check_temperature, kd_loss, logit_matching_loss
 from .training import _check_split, _fit, default_device, predict_logits
 
 KINDS = ("logits", "probabilities", "top_k", "top_1")
+SOFT_LOSSES = ("kl", "mse")
 
 
 def _check_kind(kind, k, classes):
@@ -105,18 +107,24 @@ def targets_from_reduced(reduced, kind, classes, floor=1e-6):
 
 
 def distill_from_reduced(student, teacher, data, *, kind, k=None, temperature=4.0, alpha=0.9, decimals=None,
-                         floor=1e-6, epochs=30, lr=1e-3, batch_size=64, seed=0, weight_decay=0.0, val=None,
-                         device=None, progress=True):
+                         floor=1e-6, soft_loss="kl", epochs=30, lr=1e-3, batch_size=64, seed=0, weight_decay=0.0,
+                         val=None, device=None, progress=True):
     """Distil ``student`` from a teacher seen only through ``kind`` (an API returning less than logits).
 
     loss = (1 − α)·CE(true labels, where known) + α·soft, with soft = kd_loss(s, target, T)
     for "logits", "probabilities" and "top_k" (targets from targets_from_reduced), and soft =
     CE(s, teacher's top-1 label) for "top_1" (no temperature: a one-hot has nothing to soften).
+    ``soft_loss="mse"`` (only with kind="logits") replaces kd_loss by Ba & Caruana's (2014) logit
+    matching, soft = logit_matching_loss(s, teacher logits) = mean (s − t)²; ``temperature`` is then unused.
     Rows labelled UNLABELLED get only the soft term, as in kdlib.training.distill.
     """
     _check_split(data)
     _check_temperature(temperature)
     _check_fraction("alpha", alpha)
+    if soft_loss not in SOFT_LOSSES:
+        raise ValueError(f"soft_loss must be one of {SOFT_LOSSES}, got {soft_loss!r}")
+    if soft_loss == "mse" and kind != "logits":
+        raise ValueError(f'soft_loss="mse" regresses the teacher\'s logits, so it needs kind="logits", got kind={kind!r}')
     device = device or default_device()
     teacher_logits = predict_logits(teacher, data.x, device=device)  # (N, classes)
     classes = teacher_logits.shape[1]
@@ -127,9 +135,14 @@ def distill_from_reduced(student, teacher, data, *, kind, k=None, temperature=4.
         s = model(x)  # (batch, classes)
         labelled = y != UNLABELLED
         hard = F.cross_entropy(s[labelled], y[labelled]) if labelled.any() else s.new_zeros(())
-        soft = F.cross_entropy(s, target.argmax(dim=1)) if kind == "top_1" else kd_loss(s, target, temperature)
+        if kind == "top_1":
+            soft = F.cross_entropy(s, target.argmax(dim=1))
+        elif soft_loss == "mse":
+            soft = logit_matching_loss(s, target)
+        else:
+            soft = kd_loss(s, target, temperature)
         return (1 - alpha) * hard + alpha * soft
 
     return _fit(student, (data.x, data.y, targets), batch_loss, epochs=epochs, lr=lr, batch_size=batch_size,
                 seed=seed, weight_decay=weight_decay, val=val, device=device, progress=progress,
-                desc=f"distill from {kind}")
+                desc=f"distill from {kind}" + (" (logit MSE)" if soft_loss == "mse" else ""))

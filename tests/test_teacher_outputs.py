@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 from kdlib import data, models
 from kdlib.teacher_outputs import distill_from_reduced, reduce_teacher_output, targets_from_reduced
-from kdlib.losses import kd_loss
+from kdlib.losses import kd_loss, logit_matching_loss
 from kdlib.training import evaluate, predict_logits, train
 
 LOGITS = torch.tensor([[2.0, 0.0, -1.0, 1.0], [0.0, 3.0, 0.5, -2.0]])
@@ -135,3 +135,26 @@ def test_distill_from_reduced_is_deterministic_and_checks_kind():
     assert all(torch.equal(a, b) for a, b in zip(*runs))
     with pytest.raises(ValueError, match="kind must be one of"):
         distill_from_reduced(student, teacher, split, kind="labels", epochs=1, progress=False)
+
+
+def test_distill_from_reduced_with_logit_mse_minimises_logit_matching_loss():
+    """soft_loss="mse" with α = 1: one full-batch step's recorded loss is logit_matching_loss(student, teacher)."""
+    x = torch.rand(32, 1, 8, 8, generator=torch.Generator().manual_seed(2))
+    split = data.Split(x, torch.arange(32) % 10)
+    teacher = models.mlp((1, 8, 8), 10, width=12, depth=1, seed=0)
+    student = models.mlp((1, 8, 8), 10, width=6, depth=1, seed=1)
+    with torch.no_grad():
+        expected = logit_matching_loss(student(x), teacher(x)).item()
+    history = distill_from_reduced(student, teacher, split, kind="logits", soft_loss="mse", alpha=1.0, epochs=1,
+                                   batch_size=32, progress=False)
+    assert history.loss[0] == pytest.approx(expected, rel=1e-5)
+    with torch.no_grad():  # it learns: the logit MSE falls over a few epochs
+        before = logit_matching_loss(student(x), teacher(x)).item()
+    distill_from_reduced(student, teacher, split, kind="logits", soft_loss="mse", alpha=1.0, epochs=30, lr=1e-2,
+                         batch_size=32, progress=False)
+    with torch.no_grad():
+        assert logit_matching_loss(student(x), teacher(x)).item() < 0.5 * before
+    with pytest.raises(ValueError, match="soft_loss must be one of"):
+        distill_from_reduced(student, teacher, split, kind="logits", soft_loss="kd", epochs=1, progress=False)
+    with pytest.raises(ValueError, match='needs kind="logits"'):
+        distill_from_reduced(student, teacher, split, kind="probabilities", soft_loss="mse", epochs=1, progress=False)
