@@ -10,7 +10,8 @@ Knowledge distillation compresses a model; dataset distillation compresses the *
 - ``gradient_matching``: Zhao, Mopuri & Bilen, "Dataset Condensation with Gradient Matching" (ICLR 2021).
   Per class, make the network's gradient on synthetic images point where its gradient on real images does.
 
-``evaluate_synthetic`` trains fresh networks on a synthetic set and tests them on real data;
+``evaluate_synthetic`` trains fresh networks on a synthetic set (with ``crop_scale_rotate`` in the papers'
+recipe) and tests them on real data;
 ``poison_labels`` flips the synthetic labels to show what a malicious distilled set does to whoever trains on it.
 """
 import copy
@@ -95,6 +96,31 @@ def random_shift(x, max_shift, generator):
     batch = torch.arange(n)[:, None, None]
     out = padded.permute(0, 2, 3, 1)[batch, rows[:, :, None], cols[:, None, :]]  # (n, H, W, channels)
     return out.permute(0, 3, 1, 2)
+
+
+def crop_scale_rotate(x, generator, max_shift=4, max_scale=0.2, max_degrees=45.0):
+    """Per image, one random transform, as the DC/DM papers' code augments MNIST while evaluating:
+    a shift of up to ±max_shift pixels, a stretch by 1 ± max_scale (height and width drawn apart),
+    or a rotation of up to ±max_degrees; zero-filled outside the image.
+
+    Built from affine_grid and grid_sample, so it is differentiable in x.
+    """
+    n, _, height, width = x.shape
+    kind = torch.randint(0, 3, (n,), generator=generator)  # 0 shift, 1 scale, 2 rotate
+    uniform = lambda: 2 * torch.rand(n, generator=generator) - 1  # (n,) in [-1, 1)
+    shifts = torch.randint(-max_shift, max_shift + 1, (2, n), generator=generator).float()
+    one, zero = torch.ones(n), torch.zeros(n)
+    # output pixel (u, v) samples the input at θ·(u, v, 1) in coordinates running from -1 to 1 across the image
+    scale_x = torch.where(kind == 1, 1 + max_scale * uniform(), one)
+    scale_y = torch.where(kind == 1, 1 + max_scale * uniform(), one)
+    angle = torch.where(kind == 2, math.radians(max_degrees) * uniform(), zero)
+    shift_x = torch.where(kind == 0, 2 * shifts[0] / width, zero)
+    shift_y = torch.where(kind == 0, 2 * shifts[1] / height, zero)
+    cos, sin = torch.cos(angle), torch.sin(angle)
+    theta = torch.stack([torch.stack([cos / scale_x, -sin / scale_x, shift_x], 1),
+                         torch.stack([sin / scale_y, cos / scale_y, shift_y], 1)], 1)  # (n, 2, 3)
+    grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)  # (n, H, W, 2)
+    return F.grid_sample(x, grid, padding_mode="zeros", align_corners=False)
 
 
 def _class_batch(real, c, batch_size, generator):
@@ -294,11 +320,14 @@ def gradient_matching(build_model, real, images_per_class=10, *, iterations=200,
 # evaluation and poisoning
 
 def evaluate_synthetic(synthetic, build_model, real_test, runs=5, epochs=300, seed=0, *, lr=1e-3,
-                       batch_size=256, max_shift=0, progress=True):
-    """Accuracies on real_test of ``runs`` fresh networks build_model(seed + run) trained (Adam) on synthetic.
+                       batch_size=256, max_shift=0, recipe="adam", progress=True):
+    """Accuracies on real_test of ``runs`` fresh networks build_model(seed + run) trained on synthetic.
 
     The networks never saw the distillation's networks: a different build_model tests cross-architecture
-    transfer. max_shift > 0 adds random shifts while training, which helps a lot with few images.
+    transfer. recipe "adam": Adam at lr, with random shifts of up to max_shift pixels (> 0 helps a lot with
+    few images). recipe "papers": the DC/DM papers' evaluation, SGD (momentum 0.9, weight decay 5e-4) at
+    lr ÷ 10 after half the epochs, every image crop-, scale- or rotate-augmented (``crop_scale_rotate``);
+    pass lr=0.01 as they do.
     """
     _check_split(synthetic, "synthetic")
     _check_split(real_test, "real_test")
@@ -306,16 +335,24 @@ def evaluate_synthetic(synthetic, build_model, real_test, runs=5, epochs=300, se
     if synthetic.x.shape[1:] != real_test.x.shape[1:]:
         raise ValueError(f"synthetic and real_test images must have the same shape, got "
                          f"{tuple(synthetic.x.shape[1:])} and {tuple(real_test.x.shape[1:])}")
+    if recipe not in ("adam", "papers"):
+        raise ValueError(f'recipe must be "adam" or "papers", got {recipe!r}')
     generator = torch.Generator().manual_seed(seed)
+    papers = recipe == "papers"
 
     def batch_loss(model, x, y):
-        return F.cross_entropy(model(random_shift(x, max_shift, generator)), y)
+        # the papers shift MNIST by up to 4 of 28 pixels; keep that share of the side on other image sizes
+        x = (crop_scale_rotate(x, generator, max_shift=max(1, round(x.shape[-1] / 7))) if papers
+             else random_shift(x, max_shift, generator))
+        return F.cross_entropy(model(x), y)
 
     accuracies = []
     for run in tqdm(range(runs), desc="evaluate synthetic", disable=not progress, leave=False):
         model = build_model(seed + run)
         _fit(model, Split(synthetic.x, synthetic.y), batch_loss, epochs=epochs, lr=lr, batch_size=batch_size,
-             seed=seed + run, weight_decay=0.0, val=None, device=torch.device("cpu"), progress=False, desc="fit")
+             seed=seed + run, weight_decay=5e-4 if papers else 0.0, val=None, device=torch.device("cpu"),
+             progress=False, desc="fit", optimizer="sgd" if papers else "adam",
+             lr_schedule="step" if papers else "constant")
         accuracies.append(evaluate(model, real_test, device=torch.device("cpu")))
     return accuracies
 

@@ -21,9 +21,10 @@ class NonFiniteLossError(FloatingPointError):
 
 @dataclass
 class History:
-    """Per-epoch mean training loss and, when a validation split is given, its accuracy."""
+    """Per-epoch mean training loss, learning rate at the epoch's start and, with a validation split, accuracy."""
 
     loss: list = field(default_factory=list)
+    lr: list = field(default_factory=list)
     val_accuracy: list = field(default_factory=list)
 
 
@@ -62,18 +63,45 @@ def evaluate(model, data, batch_size=1024, device=None):
     return accuracy(predict_logits(model, data.x, batch_size, device), data.y)
 
 
-def _fit(model, tensors, batch_loss, *, epochs, lr, batch_size, seed, weight_decay, val, device, progress, desc):
-    """Adam over shuffled mini-batches of ``tensors``; ``batch_loss(model, *batch)`` gives the loss."""
+LR_SCHEDULES = ("constant", "cosine", "step")
+OPTIMIZERS = ("adam", "sgd")
+
+
+def _check_schedule(lr_schedule):
+    if lr_schedule not in LR_SCHEDULES:
+        raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {lr_schedule!r}")
+
+
+def _fit(model, tensors, batch_loss, *, epochs, lr, batch_size, seed, weight_decay, val, device, progress, desc,
+         lr_schedule="constant", optimizer="adam"):
+    """Adam (or SGD with momentum 0.9) over shuffled mini-batches of ``tensors``; ``batch_loss(model, *batch)``
+    gives the loss.
+
+    lr_schedule "cosine" lowers the learning rate from lr to 0 along a half cosine over all steps, "step"
+    divides it by 10 halfway: longer runs then end in a minimum instead of bouncing around one at full step size.
+    """
     if epochs < 1 or lr <= 0:
         raise ValueError(f"epochs must be >= 1 and lr > 0, got epochs={epochs}, lr={lr}")
+    _check_schedule(lr_schedule)
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {optimizer!r}")
     torch.manual_seed(seed)  # dropout and any other in-model randomness
     loader = make_loader(tensors, batch_size=batch_size, shuffle=True, seed=seed)
     model.to(device).train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    if optimizer == "adam":
+        optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    else:
+        optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=weight_decay)
+    total_steps, scheduler = epochs * len(loader), None
+    if lr_schedule == "cosine":
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
+    elif lr_schedule == "step":
+        scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, [total_steps // 2], gamma=0.1)
     history = History()
     bar = tqdm(range(1, epochs + 1), desc=desc, disable=not progress, leave=False)
     for epoch in bar:
         total, count = 0.0, 0
+        history.lr.append(optimizer.param_groups[0]["lr"])
         for step, batch in enumerate(loader, start=1):
             batch = [t.to(device) for t in batch]
             loss = batch_loss(model, *batch)
@@ -85,6 +113,8 @@ def _fit(model, tensors, batch_loss, *, epochs, lr, batch_size, seed, weight_dec
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
             total, count = total + loss.item() * len(batch[0]), count + len(batch[0])
         history.loss.append(total / count)
         if val is not None:
@@ -96,8 +126,11 @@ def _fit(model, tensors, batch_loss, *, epochs, lr, batch_size, seed, weight_dec
 
 
 def train(model, data, *, epochs=30, lr=1e-3, batch_size=64, seed=0, label_smoothing=0.0,
-          weight_decay=0.0, val=None, device=None, progress=True):
-    """Train ``model`` on labelled data (x, y) with cross-entropy (optionally label-smoothed)."""
+          weight_decay=0.0, lr_schedule="constant", val=None, device=None, progress=True):
+    """Train ``model`` on labelled data (x, y) with cross-entropy (optionally label-smoothed).
+
+    lr_schedule: "constant", "cosine" (lr → 0 along a half cosine) or "step" (lr ÷ 10 halfway).
+    """
     _check_split(data)
     _check_fraction("label_smoothing", label_smoothing)
     if (data.y < 0).any():
@@ -108,16 +141,18 @@ def train(model, data, *, epochs=30, lr=1e-3, batch_size=64, seed=0, label_smoot
 
     return _fit(model, Split(data.x, data.y), batch_loss, epochs=epochs, lr=lr, batch_size=batch_size,
                 seed=seed, weight_decay=weight_decay, val=val, device=device or default_device(),
-                progress=progress, desc="train")
+                progress=progress, desc="train", lr_schedule=lr_schedule)
 
 
 def distill(student, teacher, data, *, temperature=4.0, alpha=0.9, epochs=30, lr=1e-3, batch_size=64,
-            seed=0, augment=None, cache_teacher=True, weight_decay=0.0, val=None, device=None, progress=True):
+            seed=0, augment=None, cache_teacher=True, weight_decay=0.0, lr_schedule="constant", val=None,
+            device=None, progress=True):
     """Train ``student`` on (1 − α)·CE(labels) + α·kd_loss(student, teacher, T) (Hinton et al. 2015).
 
     Rows labelled ``UNLABELLED`` (-1) are a transfer set: they contribute the soft term only.
     The teacher is frozen; unless inputs are augmented (``augment(x)`` per batch) or
     ``cache_teacher=False``, its logits are computed once and reused every epoch.
+    lr_schedule: "constant", "cosine" (lr → 0 along a half cosine) or "step" (lr ÷ 10 halfway).
     """
     _check_split(data)
     _check_temperature(temperature)
@@ -133,7 +168,9 @@ def distill(student, teacher, data, *, temperature=4.0, alpha=0.9, epochs=30, lr
         return (1 - alpha) * hard + alpha * kd_loss(s, t, temperature)
 
     if augment is None and cache_teacher:
-        tensors = (data.x, data.y, predict_logits(teacher, data.x, device=device))
+        # in training-sized batches: they fit wherever training fits, and convolutional teachers run up to
+        # twice as fast per image in batches of 64 as in batches of 1024 on a CPU (benchmarks/speed.py)
+        tensors = (data.x, data.y, predict_logits(teacher, data.x, batch_size=batch_size, device=device))
 
         def batch_loss(model, x, y, t):
             return mixed_loss(model(x), t, y)
@@ -148,4 +185,5 @@ def distill(student, teacher, data, *, temperature=4.0, alpha=0.9, epochs=30, lr
             return mixed_loss(model(x), t, y)
 
     return _fit(student, tensors, batch_loss, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
-                weight_decay=weight_decay, val=val, device=device, progress=progress, desc="distill")
+                weight_decay=weight_decay, val=val, device=device, progress=progress, desc="distill",
+                lr_schedule=lr_schedule)

@@ -4,10 +4,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from kdlib.data import Split
-from kdlib.dataset_distillation import (distill_dataset, distribution_matching, distribution_matching_loss,
-                                        evaluate_synthetic, gradient_distance, gradient_matching, initial_synthetic,
-                                        inner_step, poison_labels, random_shift, unrolled_train)
-from kdlib.models import cnn, mlp
+from kdlib.dataset_distillation import (crop_scale_rotate, distill_dataset, distribution_matching,
+                                        distribution_matching_loss, evaluate_synthetic, gradient_distance,
+                                        gradient_matching, initial_synthetic, inner_step, poison_labels, random_shift,
+                                        unrolled_train)
+from kdlib.models import cnn, convnet, mlp
 from kdlib.training import evaluate
 
 
@@ -148,6 +149,44 @@ def test_random_shift_moves_pixels_and_keeps_gradient():
     assert out.shape == (1, 1, 5, 5)
     out.sum().backward()
     assert x.grad.abs().sum() > 0
+
+
+def test_crop_scale_rotate_is_identity_at_zero_strength_and_shifts_by_whole_pixels():
+    x = torch.rand(6, 1, 9, 9, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    same = crop_scale_rotate(x, torch.Generator().manual_seed(1), max_shift=0, max_scale=0.0, max_degrees=0.0)
+    assert torch.allclose(same, x, atol=1e-12)
+    # with scaling and rotation off, every image is either unchanged or moved by whole pixels (zero-filled)
+    shifted = crop_scale_rotate(x, torch.Generator().manual_seed(2), max_shift=2, max_scale=0.0, max_degrees=0.0)
+    padded = F.pad(x, (2, 2, 2, 2))
+    for i in range(len(x)):
+        windows = [padded[i, :, 2 + dy : 11 + dy, 2 + dx : 11 + dx] for dy in range(-2, 3) for dx in range(-2, 3)]
+        assert any(torch.allclose(shifted[i], w, atol=1e-12) for w in windows), i
+    assert not torch.allclose(shifted, x)  # 6 images: at least one moved (fixed seed)
+
+
+def test_crop_scale_rotate_rotates_about_the_centre_and_passes_gradients():
+    # a centred disc is unchanged by rotation; an off-centre dot is not
+    side = torch.arange(15, dtype=torch.float64) - 7
+    disc = ((side[:, None] ** 2 + side[None, :] ** 2) <= 16).double()[None, None].repeat(8, 1, 1, 1)
+    rotated = crop_scale_rotate(disc, torch.Generator().manual_seed(0), max_shift=0, max_scale=0.0)
+    assert (rotated - disc).abs().mean() < 0.05
+    dot = torch.zeros(8, 1, 15, 15, dtype=torch.float64)
+    dot[:, :, 2, 7] = 1.0
+    moved = crop_scale_rotate(dot, torch.Generator().manual_seed(0), max_shift=0, max_scale=0.0)
+    assert (moved - dot).abs().sum() > 1.0
+    images = torch.rand(2, 1, 6, 6, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda x: crop_scale_rotate(x, torch.Generator().manual_seed(3), max_shift=1),
+                                    (images,))
+
+
+def test_papers_recipe_trains_fresh_networks(digits):
+    build = lambda seed: convnet(1, 10, 8, width=16, depth=2, seed=seed)
+    five_per_class = initial_synthetic(digits.train, 5, seed=0)
+    papers = evaluate_synthetic(five_per_class, build, digits.test, runs=2, epochs=100, lr=1e-2, recipe="papers",
+                                progress=False)
+    assert min(papers) > 0.5, papers  # chance is 0.1
+    with pytest.raises(ValueError, match="recipe"):
+        evaluate_synthetic(five_per_class, build, digits.test, recipe="sgd")
 
 
 def test_errors(digits):

@@ -1,4 +1,5 @@
 """kdlib.training, models and metrics: determinism, the teacher cache, failure modes, and the lesson 02 claims."""
+import math
 import statistics
 
 import pytest
@@ -92,6 +93,7 @@ def test_teacher_logits_are_computed_once_when_cached(digits, teacher):
         cached, recomputed = (models.mlp((1, 8, 8), 10, width=16, depth=1, seed=1) for _ in range(2))
         distill(cached, teacher, digits.train, epochs=3, progress=False)
         assert sum(calls) == len(digits.train.x)  # one pass over the data, not one per epoch
+        assert max(calls) == 64  # in the training batch size (distill's default)
         calls.clear()
         distill(recomputed, teacher, digits.train, epochs=3, cache_teacher=False, progress=False)
         assert sum(calls) == 3 * len(digits.train.x)
@@ -107,6 +109,29 @@ def test_non_finite_loss_stops_with_epoch_and_step(digits):
     net = models.mlp((1, 8, 8), 10, width=8, depth=1)
     with pytest.raises(NonFiniteLossError, match=r"at epoch 1, step \d+"):
         train(net, data.Split(x, digits.train.y), epochs=2, progress=False)
+
+
+def test_cosine_schedule_follows_the_half_cosine_and_constant_stays_put(digits, teacher):
+    # 1078 training images in batches of 539: 2 steps per epoch, 8 steps over 4 epochs; the rate at the
+    # start of epoch k (step 2k) is lr · (1 + cos(π · 2k / 8)) / 2, computed here independently in float64
+    lr, epochs, steps_per_epoch = 0.01, 4, 2
+    assert len(digits.train.y) == 1078
+    expected = [lr * (1 + math.cos(math.pi * steps_per_epoch * k / (steps_per_epoch * epochs))) / 2
+                for k in range(epochs)]
+    net = models.mlp((1, 8, 8), 10, width=8, depth=1)
+    cosine = train(net, digits.train, epochs=epochs, lr=lr, batch_size=539, lr_schedule="cosine", progress=False)
+    assert cosine.lr == pytest.approx(expected, rel=1e-9)
+    net = models.mlp((1, 8, 8), 10, width=8, depth=1)
+    student = distill(net, teacher, digits.train, epochs=epochs, lr=lr, batch_size=539, lr_schedule="cosine",
+                      progress=False)
+    assert student.lr == pytest.approx(expected, rel=1e-9)
+    net = models.mlp((1, 8, 8), 10, width=8, depth=1)
+    assert train(net, digits.train, epochs=epochs, lr=lr, batch_size=539, progress=False).lr == [lr] * epochs
+    net = models.mlp((1, 8, 8), 10, width=8, depth=1)
+    step = train(net, digits.train, epochs=epochs, lr=lr, batch_size=539, lr_schedule="step", progress=False)
+    assert step.lr == pytest.approx([lr, lr, lr / 10, lr / 10], rel=1e-9)  # ÷ 10 after half of the 8 steps
+    with pytest.raises(ValueError, match="lr_schedule must be one of"):
+        train(net, digits.train, lr_schedule="linear", progress=False)
 
 
 def test_bad_training_arguments_raise(digits, teacher):
