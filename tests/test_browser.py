@@ -148,7 +148,12 @@ def test_validate_button_tells_solved_from_untouched(lab, browser, name, verdict
     page = open_notebook(browser, lab, name)
     page.locator(ACTIVE_PANEL + " .validate-button").click()
     dialog = page.locator(".jp-Dialog")
-    dialog.locator(verdict).wait_for(timeout=300_000)
+    try:
+        dialog.locator(verdict).wait_for(timeout=300_000)
+    except sync_api.TimeoutError:  # say what the page showed instead: a wrong verdict, an error, or nothing
+        page.screenshot(path=str(ARTEFACTS / f"validate-{Path(name).stem}-timeout.png"))
+        shown = dialog.first.inner_text() if dialog.count() else "no dialog"
+        pytest.fail(f"no {verdict} after 300 s; the page shows: {shown[:2000]}")
     page.screenshot(path=str(ARTEFACTS / f"validate-{Path(name).stem}.png"))
     if verdict == ".validation-success":
         assert "Success! Your notebook passes all the tests." in dialog.inner_text()
