@@ -42,10 +42,10 @@ parser.add_argument("--poison-runs", type=int, default=2)
 parser.add_argument("--epochs", type=int, default=300)
 parser.add_argument("--recipe", choices=("papers", "adam"), default="papers",
                     help="evaluation: the papers' SGD + crop/scale/rotate, or Adam + shifts of ±2 px")
-parser.add_argument("--lr", type=float, default=None, help="evaluation learning rate (default: 0.01 SGD, 0.001 Adam)")
+parser.add_argument("--lr", type=float, default=None,
+                    help="evaluation learning rate (default: evaluate_synthetic's for the recipe, 0.01 SGD, 0.001 Adam)")
 parser.add_argument("--no-report", action="store_true", help="print only, leave docs/results.md alone")
 args = parser.parse_args()
-args.lr = args.lr or (0.01 if args.recipe == "papers" else 1e-3)
 
 splits = load_splits("mnist", seed=0)
 real, test = splits.train, splits.test
@@ -62,8 +62,8 @@ GOAL = {1: 0.90, 10: 0.97}
 
 
 def accuracies(synthetic, build, runs):
-    return evaluate_synthetic(synthetic, build, test, runs=runs, epochs=args.epochs, lr=args.lr, max_shift=2,
-                              recipe=args.recipe, progress=False)
+    return evaluate_synthetic(synthetic, build, test, runs=runs, epochs=args.epochs, lr=args.lr,
+                              max_shift=2 if args.recipe == "adam" else 0, recipe=args.recipe, progress=False)
 
 
 def score(name, ipc, synthetic, seconds, note):
@@ -147,10 +147,11 @@ if __name__ == "__main__":
               "|---|---|---|---|---|---|---|---|\n" % (args.eval_width, args.eval_width_10))
     recipe = ("SGD (momentum 0.9, weight decay 5e-4) at lr %g, ÷ 10 after half of %d full-batch epochs, every image "
               "shifted by up to ±4 px, stretched by 1 ± 0.2 or rotated by up to ±45° (`crop_scale_rotate`, the DC/DM "
-              "code's MNIST evaluation; the DM paper trains 1000 epochs with its DSA augmentation)" % (args.lr, args.epochs)
+              "code's MNIST evaluation; the DM paper trains 1000 epochs with its DSA augmentation)"
+              % (args.lr or 0.01, args.epochs)
               if args.recipe == "papers" else
               "Adam lr %g, %d full-batch epochs, random shifts ±2 px (papers: SGD with augmentation)"
-              % (args.lr, args.epochs))
+              % (args.lr or 1e-3, args.epochs))
     body = (
         "Scaled down for 2 shared CPU cores. Distilling network: the DC/DM papers' ConvNet-3 "
         "(`kdlib.models.convnet`: 3 × conv3×3 → instance norm → ReLU → avg pool 2, then linear) at width %d "

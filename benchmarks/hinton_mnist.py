@@ -18,13 +18,13 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.report import write_section  # noqa: E402
 from kdlib import data, models  # noqa: E402
-from kdlib.training import _fit, distill, predict_logits, train  # noqa: E402
+from kdlib.dataset_distillation import random_shift  # noqa: E402
+from kdlib.training import distill, predict_logits, train  # noqa: E402
 
 TEACHER_WIDTH, TEACHER_EPOCHS, TEACHER_DROPOUT, JITTER = 1200, 12, 0.3, 1
 STUDENT_WIDTH, STUDENT_EPOCHS, STUDENT_SEEDS = 800, 20, (0, 1)
@@ -41,30 +41,18 @@ def teacher_net(seed):
                          nn.Linear(TEACHER_WIDTH, 10))
 
 
-def jitter(x, pixels, generator):
-    """Shift each image (batch, 1, 28, 28) by its own random offset of up to ±pixels, zero-filled."""
-    batch, _, height, width = x.shape
-    padded = F.pad(x, (pixels,) * 4)  # (batch, 1, H + 2p, W + 2p)
-    dy, dx = torch.randint(0, 2 * pixels + 1, (2, batch), generator=generator)
-    rows = dy[:, None] + torch.arange(height)  # (batch, H)
-    cols = dx[:, None] + torch.arange(width)  # (batch, W)
-    return padded[torch.arange(batch)[:, None, None], 0, rows[:, :, None], cols[:, None, :]].unsqueeze(1)
-
-
 def train_jittered(net, train_split, seed, epochs):
-    """Labels only, every batch jittered by up to ±JITTER pixels (kdlib.training.train has no augment option)."""
+    """Labels only, every batch shifted by up to ±JITTER pixels, cosine learning-rate decay."""
     generator = torch.Generator().manual_seed(seed)
-
-    def batch_loss(model, x, y):
-        return F.cross_entropy(model(jitter(x, JITTER, generator)), y)
-
-    _fit(net, train_split, batch_loss, epochs=epochs, lr=LR, batch_size=BATCH_SIZE, seed=seed,
-         weight_decay=0.0, val=None, device=torch.device("cpu"), progress=False, desc="jittered", lr_schedule="cosine")
-    return net
+    return train(net, train_split, epochs=epochs, lr=LR, batch_size=BATCH_SIZE, seed=seed,
+                 augment=lambda x: random_shift(x, JITTER, generator), lr_schedule="cosine",
+                 device=torch.device("cpu"), progress=False)
 
 
 def train_teacher(train_split, seed, epochs):
-    return train_jittered(teacher_net(seed), train_split, seed, epochs)
+    net = teacher_net(seed)
+    train_jittered(net, train_split, seed, epochs)
+    return net
 
 
 def test_errors(model, test):
@@ -87,15 +75,15 @@ def main(train_images=55000, teacher_epochs=TEACHER_EPOCHS, student_epochs=STUDE
         train(student, splits.train, epochs=student_epochs, lr=LR, batch_size=BATCH_SIZE, seed=seed,
               lr_schedule="cosine", device=cpu, progress=False)
         baseline.append(test_errors(student, splits.test))
-        student = train_jittered(models.mlp((1, 28, 28), 10, width=STUDENT_WIDTH, depth=2, seed=seed),
-                                 splits.train, seed, student_epochs)
+        student = models.mlp((1, 28, 28), 10, width=STUDENT_WIDTH, depth=2, seed=seed)
+        train_jittered(student, splits.train, seed, student_epochs)
         jittered.append(test_errors(student, splits.test))
         student = models.mlp((1, 28, 28), 10, width=STUDENT_WIDTH, depth=2, seed=seed)
         # the student sees the teacher's jittered inputs, and the teacher labels each jittered batch afresh:
         # so it also learns how the teacher answers off the 55,000 fixed images
         generator = torch.Generator().manual_seed(seed)
         distill(student, teacher, splits.train, temperature=TEMPERATURE, alpha=ALPHA, epochs=student_epochs,
-                lr=LR, batch_size=BATCH_SIZE, seed=seed, augment=lambda x: jitter(x, JITTER, generator),
+                lr=LR, batch_size=BATCH_SIZE, seed=seed, augment=lambda x: random_shift(x, JITTER, generator),
                 lr_schedule="cosine", device=cpu, progress=False)
         distilled.append(test_errors(student, splits.test))
         print(f"seed {seed}: baseline {baseline[-1]}, jittered {jittered[-1]}, distilled {distilled[-1]} "

@@ -319,15 +319,15 @@ def gradient_matching(build_model, real, images_per_class=10, *, iterations=200,
 # -----------------------------------------------------------------------------
 # evaluation and poisoning
 
-def evaluate_synthetic(synthetic, build_model, real_test, runs=5, epochs=300, seed=0, *, lr=1e-3,
+def evaluate_synthetic(synthetic, build_model, real_test, runs=5, epochs=300, seed=0, *, lr=None,
                        batch_size=256, max_shift=0, recipe="adam", progress=True):
     """Accuracies on real_test of ``runs`` fresh networks build_model(seed + run) trained on synthetic.
 
     The networks never saw the distillation's networks: a different build_model tests cross-architecture
-    transfer. recipe "adam": Adam at lr, with random shifts of up to max_shift pixels (> 0 helps a lot with
-    few images). recipe "papers": the DC/DM papers' evaluation, SGD (momentum 0.9, weight decay 5e-4) at
-    lr ÷ 10 after half the epochs, every image crop-, scale- or rotate-augmented (``crop_scale_rotate``);
-    pass lr=0.01 as they do.
+    transfer. recipe "adam": Adam at lr (default 1e-3), with random shifts of up to max_shift pixels (> 0 helps
+    a lot with few images). recipe "papers": the DC/DM papers' evaluation, SGD (momentum 0.9, weight decay
+    5e-4) at lr (default 0.01, theirs) ÷ 10 after half the epochs, every image crop-, scale- or
+    rotate-augmented (``crop_scale_rotate``; max_shift does not apply).
     """
     _check_split(synthetic, "synthetic")
     _check_split(real_test, "real_test")
@@ -337,8 +337,12 @@ def evaluate_synthetic(synthetic, build_model, real_test, runs=5, epochs=300, se
                          f"{tuple(synthetic.x.shape[1:])} and {tuple(real_test.x.shape[1:])}")
     if recipe not in ("adam", "papers"):
         raise ValueError(f'recipe must be "adam" or "papers", got {recipe!r}')
-    generator = torch.Generator().manual_seed(seed)
     papers = recipe == "papers"
+    if papers and max_shift:
+        raise ValueError(f'max_shift belongs to recipe="adam"; the papers\' recipe has its own augmentation, '
+                         f"got max_shift={max_shift}")
+    lr = lr if lr is not None else (0.01 if papers else 1e-3)
+    generator = torch.Generator().manual_seed(seed)
 
     def batch_loss(model, x, y):
         # the papers shift MNIST by up to 4 of 28 pixels; keep that share of the side on other image sizes

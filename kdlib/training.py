@@ -67,11 +67,6 @@ LR_SCHEDULES = ("constant", "cosine", "step")
 OPTIMIZERS = ("adam", "sgd")
 
 
-def _check_schedule(lr_schedule):
-    if lr_schedule not in LR_SCHEDULES:
-        raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {lr_schedule!r}")
-
-
 def _fit(model, tensors, batch_loss, *, epochs, lr, batch_size, seed, weight_decay, val, device, progress, desc,
          lr_schedule="constant", optimizer="adam"):
     """Adam (or SGD with momentum 0.9) over shuffled mini-batches of ``tensors``; ``batch_loss(model, *batch)``
@@ -82,7 +77,8 @@ def _fit(model, tensors, batch_loss, *, epochs, lr, batch_size, seed, weight_dec
     """
     if epochs < 1 or lr <= 0:
         raise ValueError(f"epochs must be >= 1 and lr > 0, got epochs={epochs}, lr={lr}")
-    _check_schedule(lr_schedule)
+    if lr_schedule not in LR_SCHEDULES:
+        raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {lr_schedule!r}")
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {optimizer!r}")
     torch.manual_seed(seed)  # dropout and any other in-model randomness
@@ -125,10 +121,11 @@ def _fit(model, tensors, batch_loss, *, epochs, lr, batch_size, seed, weight_dec
     return history
 
 
-def train(model, data, *, epochs=30, lr=1e-3, batch_size=64, seed=0, label_smoothing=0.0,
+def train(model, data, *, epochs=30, lr=1e-3, batch_size=64, seed=0, label_smoothing=0.0, augment=None,
           weight_decay=0.0, lr_schedule="constant", val=None, device=None, progress=True):
     """Train ``model`` on labelled data (x, y) with cross-entropy (optionally label-smoothed).
 
+    augment(x), if given, transforms every batch of inputs (e.g. random shifts) before the model sees it.
     lr_schedule: "constant", "cosine" (lr → 0 along a half cosine) or "step" (lr ÷ 10 halfway).
     """
     _check_split(data)
@@ -137,6 +134,8 @@ def train(model, data, *, epochs=30, lr=1e-3, batch_size=64, seed=0, label_smoot
         raise ValueError("train() needs every label; for UNLABELLED (-1) examples use distill() with a teacher")
 
     def batch_loss(model, x, y):
+        if augment is not None:
+            x = augment(x)
         return F.cross_entropy(model(x), y, label_smoothing=label_smoothing)
 
     return _fit(model, Split(data.x, data.y), batch_loss, epochs=epochs, lr=lr, batch_size=batch_size,

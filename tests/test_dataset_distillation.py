@@ -185,8 +185,13 @@ def test_papers_recipe_trains_fresh_networks(digits):
     papers = evaluate_synthetic(five_per_class, build, digits.test, runs=2, epochs=100, lr=1e-2, recipe="papers",
                                 progress=False)
     assert min(papers) > 0.5, papers  # chance is 0.1
+    # lr defaults to the recipe's own rate: 0.01 for the papers' SGD
+    assert evaluate_synthetic(five_per_class, build, digits.test, runs=2, epochs=100, recipe="papers",
+                              progress=False) == papers
     with pytest.raises(ValueError, match="recipe"):
         evaluate_synthetic(five_per_class, build, digits.test, recipe="sgd")
+    with pytest.raises(ValueError, match="max_shift belongs to"):
+        evaluate_synthetic(five_per_class, build, digits.test, recipe="papers", max_shift=2)
 
 
 def test_errors(digits):

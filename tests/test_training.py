@@ -134,6 +134,22 @@ def test_cosine_schedule_follows_the_half_cosine_and_constant_stays_put(digits, 
         train(net, digits.train, lr_schedule="linear", progress=False)
 
 
+def test_train_augments_every_batch_and_only_with_augment(digits):
+    seen = []
+
+    def flip(x):  # (batch, 1, 8, 8): mirror left-right, and note the batch size
+        seen.append(len(x))
+        return x.flip(-1)
+
+    plain, augmented, mirrored = (models.mlp((1, 8, 8), 10, width=8, depth=1, seed=0) for _ in range(3))
+    train(plain, digits.train, epochs=2, progress=False)
+    train(augmented, digits.train, epochs=2, augment=flip, progress=False)
+    assert sum(seen) == 2 * len(digits.train.x)  # every example, every epoch
+    # augmenting with a flip equals training on the flipped images
+    train(mirrored, data.Split(digits.train.x.flip(-1), digits.train.y), epochs=2, progress=False)
+    assert same_weights(augmented, mirrored) and not same_weights(augmented, plain)
+
+
 def test_bad_training_arguments_raise(digits, teacher):
     net = models.mlp((1, 8, 8), 10, width=8, depth=1)
     with pytest.raises(ValueError, match="alpha"):
