@@ -5,77 +5,18 @@ int64 class indices. Every function checks its inputs and raises ``ValueError`` 
 ``TypeError`` for a non-tensor or a non-float tensor) saying what it expected and what came:
 nothing is broadcast silently.
 """
-import math
-import numbers
-
 import torch
 import torch.nn.functional as F
 
-
-def _check_logits(name, logits):
-    """Logits must be a 2-D floating tensor (batch, classes)."""
-    if not torch.is_tensor(logits):
-        raise TypeError(f"{name} must be a torch.Tensor of shape (batch, classes), got {type(logits).__name__}")
-    if not logits.is_floating_point():
-        raise TypeError(f"{name} must be a floating-point tensor, got dtype {logits.dtype}")
-    if logits.dim() != 2:
-        raise ValueError(f"{name} must have shape (batch, classes), got shape {tuple(logits.shape)}")
-    if logits.shape[0] == 0:
-        raise ValueError(f"{name} is an empty batch (shape {tuple(logits.shape)}); expected at least one example")
+from .arguments import (check_finite, check_fraction, check_labels, check_logit_pair, check_logits, check_number,
+                        check_same_device, check_temperature)
+from .data import UNLABELLED
 
 
-def _check_pair(student_logits, teacher_logits):
-    """Student and teacher logits must agree in shape, device and dtype family."""
-    _check_logits("student_logits", student_logits)
-    _check_logits("teacher_logits", teacher_logits)
-    if student_logits.shape != teacher_logits.shape:
-        raise ValueError(
-            "student_logits and teacher_logits must have the same shape (batch, classes), got "
-            f"{tuple(student_logits.shape)} and {tuple(teacher_logits.shape)}"
-        )
-    if student_logits.device != teacher_logits.device:
-        raise ValueError(
-            f"student_logits and teacher_logits must be on one device, got {student_logits.device} "
-            f"and {teacher_logits.device}"
-        )
-
-
-def _check_temperature(temperature):
-    """T must be a finite number > 0."""
-    if torch.is_tensor(temperature):
-        if temperature.numel() != 1:
-            raise ValueError(f"temperature must be a single number, got a tensor of shape {tuple(temperature.shape)}")
-        temperature = temperature.item()
-    if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real):
-        raise TypeError(f"temperature must be a number > 0, got {type(temperature).__name__}")
-    if not (math.isfinite(temperature) and temperature > 0):
-        raise ValueError(f"temperature must be a finite number > 0, got {temperature}")
-
-
-def _check_fraction(name, value):
-    """alpha and smoothing are weights in [0, 1]."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a number in [0, 1], got {type(value).__name__}")
-    if not 0.0 <= value <= 1.0:
-        raise ValueError(f"{name} must be in [0, 1], got {value}")
-
-
-def _check_labels(labels, logits):
-    """Labels: int64 (batch,), one per row of logits, each a valid class index."""
-    if not torch.is_tensor(labels):
-        raise TypeError(f"labels must be a torch.Tensor of class indices, got {type(labels).__name__}")
-    if labels.dtype != torch.int64:
-        raise TypeError(f"labels must be int64 class indices, got dtype {labels.dtype}")
-    batch, classes = logits.shape
-    if labels.shape != (batch,):
-        raise ValueError(f"labels must have shape ({batch},) to match the logits' batch, got {tuple(labels.shape)}")
-    if labels.device != logits.device:
-        raise ValueError(f"labels must be on the logits' device {logits.device}, got {labels.device}")
-    if labels.min() < 0 or labels.max() >= classes:
-        raise ValueError(
-            f"labels must be class indices in [0, {classes - 1}] for {classes} classes, "
-            f"got values from {labels.min().item()} to {labels.max().item()}"
-        )
+def _check_labels(labels, logits, unlabelled=None):
+    """Labels: int64 (batch,), one per row of logits, on their device, each a class index."""
+    check_labels("labels", labels, logits.shape[1], batch=logits.shape[0], unlabelled=unlabelled)
+    check_same_device("labels", labels, "logits", logits)
 
 
 def soft_targets(logits, temperature):
@@ -88,8 +29,21 @@ def soft_targets(logits, temperature):
         raise TypeError(f"logits must be a floating-point torch.Tensor, got {getattr(logits, 'dtype', type(logits).__name__)}")
     if logits.dim() == 0 or logits.shape[-1] == 0:
         raise ValueError(f"logits must have a last dimension of classes, got shape {tuple(logits.shape)}")
-    _check_temperature(temperature)
+    check_temperature(temperature)
+    check_finite("logits", logits)
     return F.softmax(logits / temperature, dim=-1)
+
+
+def hard_loss(logits, labels):
+    """The hard-label term of every KD loss: cross-entropy averaged over the labelled rows only.
+
+    Rows labelled ``UNLABELLED`` (−1) are a transfer set and add nothing; a batch with no label gives 0.
+    Written as one masked sum (no boolean indexing), so on an accelerator it never waits for the host.
+    """
+    check_logits("logits", logits)
+    _check_labels(labels, logits, unlabelled=UNLABELLED)
+    labelled = (labels != UNLABELLED).sum().clamp(min=1)  # () count, kept on the device
+    return F.cross_entropy(logits, labels, ignore_index=UNLABELLED, reduction="sum") / labelled
 
 
 def kd_loss(student_logits, teacher_logits, temperature):
@@ -99,8 +53,8 @@ def kd_loss(student_logits, teacher_logits, temperature):
     The soft term's gradient w.r.t. the student logits scales as 1/T², so T² keeps its weight
     against the hard-label term unchanged when T changes.
     """
-    _check_pair(student_logits, teacher_logits)
-    _check_temperature(temperature)
+    check_logit_pair(student_logits, teacher_logits)
+    check_temperature(temperature)
     log_p_student = F.log_softmax(student_logits / temperature, dim=-1)  # (batch, classes)
     log_p_teacher = F.log_softmax(teacher_logits / temperature, dim=-1)  # (batch, classes)
     # KL(teacher ‖ student): the teacher's distribution weights the log-ratio.
@@ -114,10 +68,10 @@ def distillation_loss(student_logits, teacher_logits, labels, temperature, alpha
     loss = (1 − α) · CE(s, labels) + α · T² · KL(softmax(t/T) ‖ softmax(s/T)).
     α = 0 is ordinary training on labels; α = 1 learns from the teacher only.
     """
-    _check_pair(student_logits, teacher_logits)
+    check_logit_pair(student_logits, teacher_logits)
     _check_labels(labels, student_logits)
-    _check_fraction("alpha", alpha)
-    hard = F.cross_entropy(student_logits, labels)
+    check_fraction("alpha", alpha)
+    hard = hard_loss(student_logits, labels)
     soft = kd_loss(student_logits, teacher_logits, temperature)
     return (1 - alpha) * hard + alpha * soft
 
@@ -128,7 +82,7 @@ def logit_matching_loss(student_logits, teacher_logits):
     loss = mean over all (batch, classes) entries of (s − t)². Logits keep the magnitudes that
     the softmax squashes; Hinton 2015 shows soft-target KD tends to this as T grows.
     """
-    _check_pair(student_logits, teacher_logits)
+    check_logit_pair(student_logits, teacher_logits)
     return F.mse_loss(student_logits, teacher_logits)
 
 
@@ -138,11 +92,47 @@ def smoothed_cross_entropy(logits, labels, smoothing):
     Same value as torch.nn.functional.cross_entropy(logits, labels, label_smoothing=ε).
     Müller, Kornblith & Hinton 2019 show a teacher trained this way is a worse teacher.
     """
-    _check_logits("logits", logits)
+    check_logits("logits", logits)
     _check_labels(labels, logits)
-    _check_fraction("smoothing", smoothing)
+    check_fraction("smoothing", smoothing)
     classes = logits.shape[-1]
     log_p = F.log_softmax(logits, dim=-1)  # (batch, classes)
     target = torch.full_like(log_p, smoothing / classes)
     target[torch.arange(len(labels)), labels] += 1 - smoothing
     return -(target * log_p).sum(dim=-1).mean()
+
+
+def dkd_loss(student_logits, teacher_logits, labels, temperature, alpha=1.0, beta=8.0):
+    """Zhao et al. 2022, "Decoupled Knowledge Distillation" (CVPR): KD split at the target class.
+
+    With b = (p_target, 1 − p_target) the binary target-vs-rest probabilities and p̂ the distribution
+    over the non-target classes alone, both at temperature T:
+        TCKD = T² · KL(b_teacher ‖ b_student),   NCKD = T² · KL(p̂_teacher ‖ p̂_student),
+        dkd  = α · TCKD + β · NCKD, each summed over classes and averaged over the batch.
+    Hinton's loss is TCKD + (1 − p_target_teacher) · NCKD: a confident teacher silences the non-target
+    knowledge; DKD gives it its own weight β. The paper adds CE on labels separately (here: ``distill``'s
+    hard term) and ramps the loss up over the first epochs; use it as ``distill(..., soft_loss=dkd_loss)``.
+    Every row needs its true label (no UNLABELLED rows).
+    """
+    check_logit_pair(student_logits, teacher_logits)
+    _check_labels(labels, student_logits)
+    check_temperature(temperature)
+    check_number("alpha", alpha, inclusive=True)
+    check_number("beta", beta, inclusive=True)
+    if student_logits.shape[1] < 2:
+        raise ValueError(f"dkd_loss needs at least 2 classes (a target and the rest), got {student_logits.shape[1]}")
+    target = F.one_hot(labels, student_logits.shape[1]).bool()  # (batch, classes)
+
+    def binary_and_rest(logits):
+        # log (p_target, 1 − p_target), (batch, 2), and log p̂ over the non-target classes, (batch, classes),
+        # from log-sum-exps (no log of a probability that rounds to 0 or 1); p̂ is 0 (log 0 here) at the target
+        z = logits / temperature
+        rest = z.masked_fill(target, float("-inf"))
+        log_b = torch.stack([z[target], rest.logsumexp(dim=1)], dim=1) - z.logsumexp(dim=1, keepdim=True)
+        return log_b, F.log_softmax(rest, dim=1).masked_fill(target, 0.0)
+
+    log_b_s, log_q_s = binary_and_rest(student_logits)
+    log_b_t, log_q_t = binary_and_rest(teacher_logits)
+    tckd = (log_b_t.exp() * (log_b_t - log_b_s)).sum(dim=1).mean()
+    nckd = (log_q_t.exp() * (log_q_t - log_q_s)).masked_fill(target, 0.0).sum(dim=1).mean()
+    return temperature**2 * (alpha * tckd + beta * nckd)

@@ -3,23 +3,30 @@ import time
 
 import torch
 
+from .arguments import check_count, check_model, check_tensor
+from .devices import device_of, eval_mode, synchronize
+
 
 def accuracy(logits, labels):
     """Fraction of rows whose arg-max logit is the label."""
+    check_tensor("logits", logits, dims=2, floating=True)
+    check_tensor("labels", labels)
     if logits.dim() != 2 or labels.shape != logits.shape[:1]:
         raise ValueError(
             f"expected logits (batch, classes) and labels (batch,), got {tuple(logits.shape)} and {tuple(labels.shape)}"
         )
-    return (logits.argmax(dim=-1) == labels).float().mean().item()
+    return (logits.argmax(dim=-1) == labels.to(logits.device)).float().mean().item()
 
 
 def parameter_count(model):
     """Number of trainable and frozen parameters."""
+    check_model("model", model)
     return sum(p.numel() for p in model.parameters())
 
 
 def size_in_bytes(model):
     """Bytes the parameters and buffers (e.g. batch-norm statistics) occupy in memory."""
+    check_model("model", model)
     tensors = list(model.parameters()) + list(model.buffers())
     return sum(t.numel() * t.element_size() for t in tensors)
 
@@ -48,17 +55,25 @@ def mean_and_std(values):
 
 @torch.no_grad()
 def inference_latency(model, inputs, repeats=30, warmup=5):
-    """Median seconds for one forward pass over ``inputs`` (a batch), after warm-up runs."""
-    if repeats < 1:
-        raise ValueError(f"repeats must be >= 1, got {repeats}")
-    was_training = model.training
-    model.eval()
-    for _ in range(warmup):
-        model(inputs)
+    """Median seconds for one forward pass over ``inputs`` (a batch), after warm-up runs.
+
+    Runs where the model is (the inputs are moved there first, outside the timing), in eval mode, and
+    waits for CUDA/MPS kernels to finish inside each timing; the model's mode is restored.
+    """
+    check_model("model", model)
+    check_tensor("inputs", inputs)
+    check_count("repeats", repeats)
+    check_count("warmup", warmup, low=0)
+    device = device_of(model)
+    inputs = inputs.to(device)
     times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        model(inputs)
-        times.append(time.perf_counter() - start)
-    model.train(was_training)
+    with eval_mode(model):
+        for _ in range(warmup):
+            model(inputs)
+        for _ in range(repeats):
+            synchronize(device)
+            start = time.perf_counter()
+            model(inputs)
+            synchronize(device)
+            times.append(time.perf_counter() - start)
     return sorted(times)[len(times) // 2]

@@ -1,11 +1,28 @@
-"""Figures the lessons show. Each function returns a matplotlib Figure sized for a projector."""
+"""Figures the lessons show. Each function returns a matplotlib Figure sized for a projector.
+
+Tensors may come from any device: they are copied to the CPU (and detached) before plotting.
+"""
 import matplotlib.pyplot as plt
 import numpy as np
+import torch
+
+
+def as_array(values, name, dims=None):
+    """A NumPy float array of ``values`` (tensors on any device, lists, arrays), optionally of ``dims`` dimensions."""
+    if torch.is_tensor(values):
+        values = values.detach().cpu()
+    try:
+        array = np.asarray(values, dtype=float)
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"{name} must be numbers (a tensor, array or list), got {type(values).__name__}") from error
+    if dims is not None and array.ndim != dims:
+        raise ValueError(f"{name} must have {dims} dimensions, got shape {array.shape}")
+    return array
 
 
 def soft_target_bars(probabilities, temperature=None, ax=None, highlight=None):
     """Bar chart of one example's class probabilities (10 bars for digits); log scale optional."""
-    probabilities = np.asarray(probabilities, dtype=float)
+    probabilities = as_array(probabilities, "probabilities", dims=1)
     fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(7, 3.5))
     colors = ["tab:orange" if k == highlight else "tab:blue" for k in range(len(probabilities))]
     ax.bar(range(len(probabilities)), probabilities, color=colors)
@@ -21,7 +38,7 @@ def soft_target_bars(probabilities, temperature=None, ax=None, highlight=None):
 
 def similarity_heatmap(matrix, title="", xlabel="class the teacher also suggests", ylabel="true class"):
     """Heatmap of a (classes, classes) matrix with the values written in each cell."""
-    matrix = np.asarray(matrix, dtype=float)
+    matrix = as_array(matrix, "matrix", dims=2)
     fig, ax = plt.subplots(figsize=(6.5, 5.5))
     image = ax.imshow(matrix, cmap="viridis")
     for (i, j), value in np.ndenumerate(matrix):
@@ -37,12 +54,15 @@ def similarity_heatmap(matrix, title="", xlabel="class the teacher also suggests
 
 def line_plot(x, series, xlabel, ylabel, title="", logx=False):
     """One line per entry of ``series`` (name → values, or name → (means, stds) for error bars)."""
+    if not isinstance(series, dict) or not series:
+        raise TypeError(f"series must be a non-empty dict of name → values, got {type(series).__name__}")
+    x = as_array(x, "x", dims=1)
     fig, ax = plt.subplots(figsize=(7, 4))
     for name, values in series.items():
         if isinstance(values, tuple):
-            ax.errorbar(x, values[0], yerr=values[1], marker="o", capsize=3, label=name)
+            ax.errorbar(x, as_array(values[0], name), yerr=as_array(values[1], name), marker="o", capsize=3, label=name)
         else:
-            ax.plot(x, values, marker="o", label=name)
+            ax.plot(x, as_array(values, name), marker="o", label=name)
     if logx:
         ax.set_xscale("log")
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
@@ -55,7 +75,7 @@ def line_plot(x, series, xlabel, ylabel, title="", logx=False):
 
 def image_grid(images, titles=None, columns=10):
     """Images (N, 1, H, W) in a grid, optional title per image."""
-    images = np.asarray(images)
+    images = as_array(images, "images", dims=4)
     rows = int(np.ceil(len(images) / columns))
     fig, axes = plt.subplots(rows, columns, figsize=(1.2 * columns, 1.4 * rows), squeeze=False)
     for k, ax in enumerate(axes.flat):

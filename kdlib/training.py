@@ -1,22 +1,81 @@
-"""The training loop: ``train`` on labels, ``distill`` from a teacher, ``evaluate`` on a split.
+"""The training loop: ``fit`` with a pluggable batch loss; ``train`` on labels and ``distill`` from a teacher
+are two short uses of it, and every method module (assistants, ensembles, hints, ...) is another.
 
-One loop (``_fit``) serves both; they differ only in the loss of a batch. A run is
-bit-identical on CPU for one ``seed`` (model seeds live in ``kdlib.models``) and one thread
-count. A loss that turns non-finite stops the run with an error naming the epoch and step.
+Training settings (epochs, lr, batch size, optimizer, schedule, weight decay, seed, validation split,
+device, progress bar) live once, in ``TrainSettings``; every training function takes ``settings=`` and
+any of its fields as keywords (``train(model, data, epochs=5)``). A run is bit-identical on CPU for one
+``seed`` (model seeds live in ``kdlib.models``) and one thread count. A loss that turns non-finite
+stops the run with an error naming the epoch and step. Devices follow ``kdlib.devices``.
 """
+import dataclasses
 from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from .arguments import (check_choice, check_count, check_fraction, check_labels, check_model, check_number,
+                        check_split, check_temperature, check_tensor)
 from .data import UNLABELLED, Split, make_loader
-from .losses import _check_fraction, _check_temperature, kd_loss
+from .devices import default_device, device_of, eval_mode  # noqa: F401 (default_device: kdlib.training's API)
+from .losses import hard_loss, kd_loss
 from .metrics import accuracy
+from .models import penultimate
 
 
 class NonFiniteLossError(FloatingPointError):
     """The loss became NaN or infinite; the message names the epoch and step."""
+
+
+LR_SCHEDULES = ("constant", "cosine", "step")
+OPTIMIZERS = ("adam", "sgd")
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """How to train, held once for every training function in kdlib.
+
+    optimizer "adam", or "sgd" with momentum 0.9; lr_schedule "constant", "cosine" (lr → 0 along a half
+    cosine over all steps) or "step" (lr ÷ 10 halfway): longer runs then end in a minimum instead of
+    bouncing around one. ``val``: a Split scored after every epoch (History.val_accuracy). ``device``:
+    where to train; None trains where the model is.
+    """
+
+    epochs: int = 30
+    lr: float = 1e-3
+    batch_size: int = 64
+    optimizer: str = "adam"
+    lr_schedule: str = "constant"
+    weight_decay: float = 0.0
+    seed: int = 0
+    val: Split | None = None
+    device: str | torch.device | None = None
+    progress: bool = True
+
+    def __post_init__(self):
+        check_count("epochs", self.epochs)
+        check_number("lr", self.lr)
+        check_count("batch_size", self.batch_size)
+        check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
+        check_number("weight_decay", self.weight_decay, inclusive=True)
+        check_count("seed", self.seed, low=0)
+        if self.val is not None:
+            check_split(self.val, "val")
+        if self.device is not None and not isinstance(self.device, (str, torch.device)):
+            raise TypeError(f"device must be None, a string or a torch.device, got {type(self.device).__name__}")
+
+    @classmethod
+    def of(cls, settings=None, **overrides):
+        """``settings`` (default: the defaults) with some fields replaced: ``TrainSettings.of(s, seed=1)``."""
+        settings = cls() if settings is None else settings
+        if not isinstance(settings, cls):
+            raise TypeError(f"settings must be a kdlib.training.TrainSettings, got {type(settings).__name__}")
+        unknown = sorted(set(overrides) - {f.name for f in dataclasses.fields(cls)})
+        if unknown:
+            raise TypeError(f"unknown training setting(s) {unknown}; TrainSettings has "
+                            f"{[f.name for f in dataclasses.fields(cls)]}")
+        return dataclasses.replace(settings, **overrides)
 
 
 @dataclass
@@ -28,73 +87,80 @@ class History:
     val_accuracy: list = field(default_factory=list)
 
 
-def default_device():
-    """CUDA if present, then Apple's MPS, else the CPU."""
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
-
-
-def _check_split(data, name="data"):
-    if not isinstance(data, tuple) or len(data) != 2 or not all(torch.is_tensor(t) for t in data):
-        raise TypeError(f"{name} must be a kdlib.data.Split (x, y) of tensors, got {type(data).__name__}")
-    if len(data[0]) != len(data[1]):
-        raise ValueError(f"{name}.x and {name}.y must have the same length, got {len(data[0])} and {len(data[1])}")
-    if len(data[0]) == 0:
-        raise ValueError(f"{name} is empty; expected at least one example")
-
-
 @torch.no_grad()
-def predict_logits(model, x, batch_size=1024, device=None):
-    """Logits of ``model`` on inputs ``x`` in eval mode, batched, returned on the CPU."""
-    device = device or default_device()
-    was_training = model.training
-    model.eval().to(device)
-    out = torch.cat([model(x[i : i + batch_size].to(device)).cpu() for i in range(0, len(x), batch_size)])
-    model.train(was_training)
-    return out  # (N, classes)
-
-
-def evaluate(model, data, batch_size=1024, device=None):
-    """Accuracy of ``model`` on a Split."""
-    _check_split(data)
-    return accuracy(predict_logits(model, data.x, batch_size, device), data.y)
-
-
-LR_SCHEDULES = ("constant", "cosine", "step")
-OPTIMIZERS = ("adam", "sgd")
-
-
-def _fit(model, tensors, batch_loss, *, epochs, lr, batch_size, seed, weight_decay, val, device, progress, desc,
-         lr_schedule="constant", optimizer="adam"):
-    """Adam (or SGD with momentum 0.9) over shuffled mini-batches of ``tensors``; ``batch_loss(model, *batch)``
-    gives the loss.
-
-    lr_schedule "cosine" lowers the learning rate from lr to 0 along a half cosine over all steps, "step"
-    divides it by 10 halfway: longer runs then end in a minimum instead of bouncing around one at full step size.
+def frozen_outputs(model, x, *, batch_size=256, features=False):
+    """A frozen model's logits on ``x`` — or (penultimate features, logits) with ``features=True`` — in
+    batches, in eval mode, where the model is; the model's mode is restored and the results are put where
+    ``x`` is. This is the teacher pass of every distillation method (cached or per batch).
     """
-    if epochs < 1 or lr <= 0:
-        raise ValueError(f"epochs must be >= 1 and lr > 0, got epochs={epochs}, lr={lr}")
-    if lr_schedule not in LR_SCHEDULES:
-        raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {lr_schedule!r}")
-    if optimizer not in OPTIMIZERS:
-        raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {optimizer!r}")
-    torch.manual_seed(seed)  # dropout and any other in-model randomness
-    loader = make_loader(tensors, batch_size=batch_size, shuffle=True, seed=seed)
-    model.to(device).train()
-    if optimizer == "adam":
-        optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    check_model("model", model)
+    check_tensor("x", x)
+    check_count("batch_size", batch_size)
+    device, outputs = device_of(model), []
+    with eval_mode(model):
+        for start in range(0, len(x), batch_size):
+            batch = x[start : start + batch_size].to(device)
+            if features:
+                f = penultimate(model, batch)  # (batch, features)
+                outputs.append((f.to(x.device), model[-1](f).to(x.device)))
+            else:
+                outputs.append(model(batch).to(x.device))  # (batch, classes)
+    if features:
+        return tuple(torch.cat(parts) for parts in zip(*outputs))
+    return torch.cat(outputs)
+
+
+def predict_logits(model, x, batch_size=256):
+    """Logits of ``model`` on inputs ``x`` (eval mode, batched, where the model is), returned where ``x`` is."""
+    return frozen_outputs(model, x, batch_size=batch_size)  # (N, classes)
+
+
+def class_count(model, x):
+    """How many classes ``model`` scores: the width of its output on one example of ``x``."""
+    logits = frozen_outputs(model, x[:1])
+    if logits.dim() != 2:
+        raise ValueError(f"model must return logits (batch, classes), got shape {tuple(logits.shape)}")
+    return logits.shape[1]
+
+
+def evaluate(model, data, batch_size=256):
+    """Accuracy of ``model`` on a Split, computed where the model is; its mode is left as it was."""
+    check_model("model", model)
+    check_split(data)
+    logits = predict_logits(model, data.x, batch_size)
+    check_labels("data.y", data.y, logits.shape[1])
+    return accuracy(logits, data.y)
+
+
+def fit(model, tensors, batch_loss, settings=None, *, desc="fit", **overrides):
+    """The one training loop: Adam (or SGD) over shuffled mini-batches of ``tensors``, a tuple of tensors
+    sharing their first dimension (e.g. (x, y, cached_teacher_logits)); ``batch_loss(model, *batch)`` gives
+    the loss of a batch, already on the model's device. Returns a History; the model ends in eval mode.
+
+    ``settings``: a TrainSettings; any of its fields may also be given as keywords.
+    """
+    check_model("model", model)
+    if not callable(batch_loss):
+        raise TypeError(f"batch_loss must be a function (model, *batch) -> loss, got {type(batch_loss).__name__}")
+    settings = TrainSettings.of(settings, **overrides)
+    if settings.device is not None:
+        model.to(settings.device)  # asked for: the one place kdlib moves a model
+    device = device_of(model)
+    torch.manual_seed(settings.seed)  # dropout and any other in-model randomness
+    loader = make_loader(tensors, batch_size=settings.batch_size, shuffle=True, seed=settings.seed)
+    if settings.optimizer == "adam":
+        optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     else:
-        optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=weight_decay)
-    total_steps, scheduler = epochs * len(loader), None
-    if lr_schedule == "cosine":
+        optimizer = torch.optim.SGD(model.parameters(), lr=settings.lr, momentum=0.9,
+                                    weight_decay=settings.weight_decay)
+    total_steps, scheduler = settings.epochs * len(loader), None
+    if settings.lr_schedule == "cosine":
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
-    elif lr_schedule == "step":
+    elif settings.lr_schedule == "step":
         scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, [total_steps // 2], gamma=0.1)
     history = History()
-    bar = tqdm(range(1, epochs + 1), desc=desc, disable=not progress, leave=False)
+    model.train()
+    bar = tqdm(range(1, settings.epochs + 1), desc=desc, disable=not settings.progress, leave=False)
     for epoch in bar:
         total, count = 0.0, 0
         history.lr.append(optimizer.param_groups[0]["lr"])
@@ -113,63 +179,67 @@ def _fit(model, tensors, batch_loss, *, epochs, lr, batch_size, seed, weight_dec
                 scheduler.step()
             total, count = total + loss.item() * len(batch[0]), count + len(batch[0])
         history.loss.append(total / count)
-        if val is not None:
-            history.val_accuracy.append(evaluate(model, val, device=device))
-            model.train()
+        if settings.val is not None:
+            history.val_accuracy.append(evaluate(model, settings.val))
         bar.set_postfix(loss=f"{history.loss[-1]:.4f}")
     model.eval()
     return history
 
 
-def train(model, data, *, epochs=30, lr=1e-3, batch_size=64, seed=0, label_smoothing=0.0, augment=None,
-          weight_decay=0.0, lr_schedule="constant", val=None, device=None, progress=True):
+def train(model, data, *, label_smoothing=0.0, augment=None, settings=None, **overrides):
     """Train ``model`` on labelled data (x, y) with cross-entropy (optionally label-smoothed).
 
     augment(x), if given, transforms every batch of inputs (e.g. random shifts) before the model sees it.
-    lr_schedule: "constant", "cosine" (lr → 0 along a half cosine) or "step" (lr ÷ 10 halfway).
+    ``settings``/keywords: see TrainSettings (epochs=30, lr=1e-3, batch_size=64, ...).
     """
-    _check_split(data)
-    _check_fraction("label_smoothing", label_smoothing)
-    if (data.y < 0).any():
+    check_model("model", model)
+    check_split(data)
+    check_fraction("label_smoothing", label_smoothing)
+    if (data.y == UNLABELLED).any():
         raise ValueError("train() needs every label; for UNLABELLED (-1) examples use distill() with a teacher")
+    check_labels("data.y", data.y, class_count(model, data.x))
 
     def batch_loss(model, x, y):
         if augment is not None:
             x = augment(x)
         return F.cross_entropy(model(x), y, label_smoothing=label_smoothing)
 
-    return _fit(model, Split(data.x, data.y), batch_loss, epochs=epochs, lr=lr, batch_size=batch_size,
-                seed=seed, weight_decay=weight_decay, val=val, device=device or default_device(),
-                progress=progress, desc="train", lr_schedule=lr_schedule)
+    return fit(model, (data.x, data.y), batch_loss, settings, desc="train", **overrides)
 
 
-def distill(student, teacher, data, *, temperature=4.0, alpha=0.9, epochs=30, lr=1e-3, batch_size=64,
-            seed=0, augment=None, cache_teacher=True, weight_decay=0.0, lr_schedule="constant", val=None,
-            device=None, progress=True):
-    """Train ``student`` on (1 − α)·CE(labels) + α·kd_loss(student, teacher, T) (Hinton et al. 2015).
+def distill(student, teacher, data, *, temperature=4.0, alpha=0.9, soft_loss=None, augment=None,
+            cache_teacher=True, settings=None, **overrides):
+    """Train ``student`` on (1 − α)·CE(labels) + α·soft_loss(student, teacher, labels, T) (Hinton et al. 2015).
 
-    Rows labelled ``UNLABELLED`` (-1) are a transfer set: they contribute the soft term only.
-    The teacher is frozen; unless inputs are augmented (``augment(x)`` per batch) or
-    ``cache_teacher=False``, its logits are computed once and reused every epoch.
-    lr_schedule: "constant", "cosine" (lr → 0 along a half cosine) or "step" (lr ÷ 10 halfway).
+    ``soft_loss(student_logits, teacher_logits, labels, temperature) -> scalar``; the default is Hinton's
+    ``kd_loss`` (which ignores the labels); ``kdlib.losses.dkd_loss`` is another. Rows labelled
+    ``UNLABELLED`` (-1) are a transfer set: they contribute the soft term only. The teacher is frozen and
+    runs where it is; unless inputs are augmented (``augment(x)`` per batch) or ``cache_teacher=False``,
+    its logits are computed once and reused every epoch.
+    ``settings``/keywords: see TrainSettings (epochs=30, lr=1e-3, batch_size=64, ...).
     """
-    _check_split(data)
-    _check_temperature(temperature)
-    _check_fraction("alpha", alpha)
-    device = device or default_device()
-    teacher.to(device).eval()  # frozen: its logits come from no_grad passes below
+    check_model("student", student)
+    check_model("teacher", teacher)
+    check_split(data)
+    check_temperature(temperature)
+    check_fraction("alpha", alpha)
+    if soft_loss is not None and not callable(soft_loss):
+        raise TypeError(f"soft_loss must be a function (student_logits, teacher_logits, labels, temperature), "
+                        f"got {type(soft_loss).__name__}")
+    settings = TrainSettings.of(settings, **overrides)
+    classes, student_classes = class_count(teacher, data.x), class_count(student, data.x)
+    if classes != student_classes:
+        raise ValueError(f"student and teacher must score the same classes, got {student_classes} and {classes}")
+    check_labels("data.y", data.y, classes, unlabelled=UNLABELLED)
+    soft = soft_loss or (lambda s, t, y, T: kd_loss(s, t, T))
 
     def mixed_loss(s, t, y):
-        # Equals distillation_loss(s, t, y, T, α) when every row is labelled. The hard term is the mean
-        # over labelled rows only (0 if none), written without boolean indexing or a host sync.
-        labelled = (y != UNLABELLED).sum().clamp(min=1)
-        hard = F.cross_entropy(s, y, ignore_index=UNLABELLED, reduction="sum") / labelled
-        return (1 - alpha) * hard + alpha * kd_loss(s, t, temperature)
+        return (1 - alpha) * hard_loss(s, y) + alpha * soft(s, t, y, temperature)
 
     if augment is None and cache_teacher:
         # in training-sized batches: they fit wherever training fits, and convolutional teachers run up to
         # twice as fast per image in batches of 64 as in batches of 1024 on a CPU (benchmarks/speed.py)
-        tensors = (data.x, data.y, predict_logits(teacher, data.x, batch_size=batch_size, device=device))
+        tensors = (data.x, data.y, predict_logits(teacher, data.x, batch_size=settings.batch_size))
 
         def batch_loss(model, x, y, t):
             return mixed_loss(model(x), t, y)
@@ -179,10 +249,6 @@ def distill(student, teacher, data, *, temperature=4.0, alpha=0.9, epochs=30, lr
         def batch_loss(model, x, y):
             if augment is not None:
                 x = augment(x)
-            with torch.no_grad():
-                t = teacher(x)
-            return mixed_loss(model(x), t, y)
+            return mixed_loss(model(x), frozen_outputs(teacher, x, batch_size=len(x)), y)
 
-    return _fit(student, tensors, batch_loss, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
-                weight_decay=weight_decay, val=val, device=device, progress=progress, desc="distill",
-                lr_schedule=lr_schedule)
+    return fit(student, tensors, batch_loss, settings, desc="distill")

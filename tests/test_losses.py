@@ -5,7 +5,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from kdlib.losses import distillation_loss, kd_loss, logit_matching_loss, smoothed_cross_entropy, soft_targets
+from kdlib.data import UNLABELLED
+from kdlib.losses import (distillation_loss, dkd_loss, hard_loss, kd_loss, logit_matching_loss, smoothed_cross_entropy,
+                          soft_targets)
 
 LN2, LN3, LN4 = math.log(2), math.log(3), math.log(4)
 
@@ -128,3 +130,63 @@ def test_smoothed_cross_entropy_matches_pytorch_and_hand_value():
         assert torch.allclose(smoothed_cross_entropy(z, y, eps), F.cross_entropy(z, y, label_smoothing=eps))
     # uniform prediction over K = 4: every target puts mass 1 on log(1/4)
     assert smoothed_cross_entropy(torch.zeros(1, 4), torch.tensor([2]), 0.2).item() == pytest.approx(math.log(4))
+
+
+# ---- the hard term ------------------------------------------------------------------------------
+
+def test_hard_loss_averages_over_labelled_rows_only():
+    z = random_logits(6, 4, seed=3).requires_grad_()
+    y = torch.tensor([0, UNLABELLED, 2, 3, UNLABELLED, 1])
+    labelled = y != UNLABELLED
+    expected = F.cross_entropy(z[labelled], y[labelled])  # the boolean-indexed form, which syncs with the host
+    assert torch.allclose(hard_loss(z, y), expected)
+    grad, = torch.autograd.grad(hard_loss(z, y), z)
+    assert torch.equal(grad[~labelled], torch.zeros(2, 4, dtype=torch.float64))  # transfer rows get no gradient
+    assert hard_loss(z, torch.full((6,), UNLABELLED)).item() == 0.0
+    assert torch.allclose(hard_loss(z, y.clamp(min=0)), F.cross_entropy(z, y.clamp(min=0)))
+
+
+# ---- Decoupled KD -------------------------------------------------------------------------------
+
+def dkd_by_hand(s, t, labels, T, alpha, beta):
+    """Zhao et al. 2022 term by term, one row at a time, with explicit sums (float64)."""
+    total = 0.0
+    for row, y in enumerate(labels.tolist()):
+        p = [math.exp(v / T) for v in t[row].tolist()]
+        q = [math.exp(v / T) for v in s[row].tolist()]
+        p, q = [v / sum(p) for v in p], [v / sum(q) for v in q]
+        b_t, b_s = (p[y], 1 - p[y]), (q[y], 1 - q[y])
+        tckd = sum(bt * math.log(bt / bs) for bt, bs in zip(b_t, b_s))
+        rest = [c for c in range(len(p)) if c != y]
+        pt_hat = [p[c] / (1 - p[y]) for c in rest]
+        qs_hat = [q[c] / (1 - q[y]) for c in rest]
+        nckd = sum(a * math.log(a / b) for a, b in zip(pt_hat, qs_hat))
+        total += T * T * (alpha * tckd + beta * nckd)
+    return total / len(labels)
+
+
+@pytest.mark.parametrize("T, alpha, beta", [(1.0, 1.0, 8.0), (4.0, 1.0, 8.0), (2.0, 0.5, 2.0)])
+def test_dkd_matches_the_paper_term_by_term(T, alpha, beta):
+    s, t = random_logits(5, 6, seed=1) * 3, random_logits(5, 6, seed=2) * 3
+    y = torch.tensor([0, 5, 2, 2, 1])
+    assert math.isclose(dkd_loss(s, t, y, T, alpha, beta).item(), dkd_by_hand(s, t, y, T, alpha, beta), rel_tol=1e-10)
+
+
+def test_dkd_with_alpha_one_and_beta_one_minus_p_target_is_hinton_kd():
+    # Hinton's KD = TCKD + (1 − p_target_teacher) · NCKD, row by row (the paper's eq. 7)
+    s, t, T = random_logits(4, 5, seed=4), random_logits(4, 5, seed=5) * 4, 2.0
+    y = torch.tensor([1, 0, 4, 2])
+    for row in range(4):
+        one = slice(row, row + 1)
+        p_target = soft_targets(t[one], T)[0, y[row]].item()
+        decoupled = dkd_loss(s[one], t[one], y[one], T, 1.0, 0.0) + (1 - p_target) * dkd_loss(s[one], t[one], y[one], T, 0.0, 1.0)
+        assert torch.allclose(decoupled, kd_loss(s[one], t[one], T))
+
+
+def test_dkd_gradient_is_finite_for_a_confident_teacher_and_passes_gradcheck():
+    s = random_logits(3, 4, seed=6).requires_grad_()
+    t = torch.tensor([[60.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0], [-5.0, 5.0, 0.0, 1.0]], dtype=torch.float64)
+    y = torch.tensor([0, 1, 1])
+    grad, = torch.autograd.grad(dkd_loss(s, t, y, 1.0), s)
+    assert torch.isfinite(grad).all()
+    assert torch.autograd.gradcheck(lambda z: dkd_loss(z, t, y, 2.0), (s,))

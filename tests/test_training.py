@@ -4,10 +4,13 @@ import statistics
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from kdlib import data, metrics, models
-from kdlib.training import NonFiniteLossError, default_device, distill, evaluate, predict_logits, train
+from kdlib.losses import dkd_loss, kd_loss
+from kdlib.training import (NonFiniteLossError, TrainSettings, default_device, distill, evaluate, fit,
+                            frozen_outputs, predict_logits, train)
 
 
 @pytest.fixture(scope="module")
@@ -92,23 +95,32 @@ def test_teacher_logits_are_computed_once_when_cached(digits, teacher):
     try:
         cached, recomputed = (models.mlp((1, 8, 8), 10, width=16, depth=1, seed=1) for _ in range(2))
         distill(cached, teacher, digits.train, epochs=3, progress=False)
-        assert sum(calls) == len(digits.train.x)  # one pass over the data, not one per epoch
+        assert calls[0] == 1  # one example, to read how many classes the teacher scores
+        assert sum(calls[1:]) == len(digits.train.x)  # then one pass over the data, not one per epoch
         assert max(calls) == 64  # in the training batch size (distill's default)
         calls.clear()
         distill(recomputed, teacher, digits.train, epochs=3, cache_teacher=False, progress=False)
-        assert sum(calls) == 3 * len(digits.train.x)
+        assert sum(calls[1:]) == 3 * len(digits.train.x)
     finally:
         handle.remove()
     for p, q in zip(cached.parameters(), recomputed.parameters()):
         assert torch.allclose(p, q, atol=1e-5)
 
 
-def test_non_finite_loss_stops_with_epoch_and_step(digits):
+def test_non_finite_inputs_are_refused_before_training_and_a_non_finite_loss_names_epoch_and_step(digits):
     x = digits.train.x.clone()
-    x[100] = float("nan")  # lands in some batch of the first epoch
+    x[100] = float("nan")
     net = models.mlp((1, 8, 8), 10, width=8, depth=1)
-    with pytest.raises(NonFiniteLossError, match=r"at epoch 1, step \d+"):
+    with pytest.raises(ValueError, match="data.x must be finite, got 64 NaN"):
         train(net, data.Split(x, digits.train.y), epochs=2, progress=False)
+    steps = []
+
+    def batch_loss(model, x, y):  # finite for three steps, then NaN: as a diverging run would be
+        steps.append(1)
+        return F.cross_entropy(model(x), y) * (float("nan") if len(steps) == 4 else 1.0)
+
+    with pytest.raises(NonFiniteLossError, match=r"loss became nan at epoch 1, step 4"):
+        fit(net, digits.train, batch_loss, epochs=2, progress=False)
 
 
 def test_cosine_schedule_follows_the_half_cosine_and_constant_stays_put(digits, teacher):
@@ -182,3 +194,61 @@ def test_soft_targets_on_a_transfer_set_beat_few_labels(digits, teacher):
         distill(net, teacher, data.Split(digits.train.x, labels), epochs=30, seed=seed, progress=False)
         distilled.append(evaluate(net, digits.test))
     assert statistics.mean(distilled) > statistics.mean(baseline) + 0.08, (baseline, distilled)
+
+
+# ---- one loop, one set of settings, pluggable losses --------------------------------------------
+
+def test_settings_are_held_once_and_given_either_way(digits):
+    a, b = (models.mlp((1, 8, 8), 10, width=16, depth=1, seed=1) for _ in range(2))
+    settings = TrainSettings(epochs=2, lr=3e-3, batch_size=32, seed=5, lr_schedule="cosine", progress=False)
+    history = train(a, digits.train, settings=settings)
+    train(b, digits.train, epochs=2, lr=3e-3, batch_size=32, seed=5, lr_schedule="cosine", progress=False)
+    assert same_weights(a, b) and len(history.loss) == 2
+    assert TrainSettings.of(settings, seed=6) == TrainSettings(epochs=2, lr=3e-3, batch_size=32, seed=6,
+                                                               lr_schedule="cosine", progress=False)
+    with pytest.raises(TypeError, match=r"unknown training setting\(s\) \['epoch'\]"):
+        train(a, digits.train, epoch=3)
+    with pytest.raises(ValueError, match="optimizer must be one of"):
+        TrainSettings(optimizer="lbfgs")
+
+
+def test_fit_is_the_loop_train_uses(digits):
+    a, b = (models.mlp((1, 8, 8), 10, width=16, depth=1, seed=1) for _ in range(2))
+    train(a, digits.train, epochs=2, progress=False)
+    fit(b, digits.train, lambda model, x, y: F.cross_entropy(model(x), y), epochs=2, progress=False)
+    assert same_weights(a, b) and not b.training
+
+
+def test_distill_takes_a_soft_loss_and_the_default_is_hinton(digits, teacher):
+    a, b, c = (models.mlp((1, 8, 8), 10, width=16, depth=1, seed=1) for _ in range(3))
+    distill(a, teacher, digits.train, epochs=2, progress=False)
+    distill(b, teacher, digits.train, epochs=2, progress=False, soft_loss=lambda s, t, y, T: kd_loss(s, t, T))
+    assert same_weights(a, b)
+    seen = []
+
+    def dkd(s, t, y, T):
+        seen.append((s.shape, t.shape, y.shape, T))
+        return dkd_loss(s, t, y, T)
+
+    # DKD's β = 8 makes the soft term ~5× Hinton's here: it needs a larger step than the default 1e-3
+    distill(c, teacher, digits.train, epochs=10, lr=1e-2, temperature=4.0, progress=False, soft_loss=dkd)
+    assert seen[0] == ((64, 10), (64, 10), (64,), 4.0)
+    assert evaluate(c, digits.val) > 0.85
+
+
+def test_frozen_outputs_give_features_and_logits_of_the_last_layer(digits, teacher):
+    teacher.train()
+    features, logits = frozen_outputs(teacher, digits.val.x, features=True, batch_size=100)
+    assert teacher.training  # mode restored
+    assert features.shape == (len(digits.val.x), 256) and torch.equal(logits, predict_logits(teacher, digits.val.x))
+    assert torch.allclose(teacher.eval()[-1](features), logits)
+
+
+def test_labels_outside_the_models_classes_are_named(digits, teacher):
+    five = models.mlp((1, 8, 8), 5, width=8, depth=1)
+    with pytest.raises(ValueError, match=r"data.y must be class indices in \[0, 4\] for 5 classes, got values from 0 to 9"):
+        train(five, digits.train, epochs=1, progress=False)
+    with pytest.raises(ValueError, match="student and teacher must score the same classes, got 5 and 10"):
+        distill(five, teacher, digits.train, epochs=1, progress=False)
+    with pytest.raises(ValueError, match=r"\[0, 4\]"):
+        evaluate(five, digits.val)

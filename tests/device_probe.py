@@ -1,0 +1,50 @@
+"""Proving kdlib's device policy without a GPU.
+
+- ``untouched(model)``: a snapshot of every submodule's train/eval mode and every tensor's device and dtype;
+  compare it before and after a call to prove the call left the caller's model as it found it.
+- ``on_meta(model)``: a copy of the model on PyTorch's ``meta`` device (shapes, no values), with a hook that
+  records the device of every input its submodules receive. A function that follows the model moves its
+  inputs there, so the hook sees only ``meta``; one that forgets feeds it CPU tensors, which the hook records
+  (and torch then refuses to mix). Reading values on meta raises, so a call may end in such an error: the
+  test then judges by what the hook saw and by the error not being a device mix-up.
+"""
+import copy
+
+import torch
+
+MIXED_DEVICES = ("Expected all tensors to be on the same device", "is not on the expected device", "is on the meta device", "device type cpu",
+                 "found at least two devices")
+
+
+def untouched(model):
+    """(module name, training flag) for every submodule and (name, device, dtype) for every tensor."""
+    modes = [(name, module.training) for name, module in model.named_modules()]
+    tensors = [(name, t.device, t.dtype) for name, t in [*model.named_parameters(), *model.named_buffers()]]
+    return modes, tensors
+
+
+def on_meta(model):
+    """A meta-device copy of ``model`` and the list its hooks fill with the devices of the inputs they see."""
+    meta = copy.deepcopy(model).to("meta")
+    seen = []
+
+    def record(module, inputs):
+        seen.extend(t.device.type for t in inputs if torch.is_tensor(t))
+
+    for module in meta.modules():
+        if not list(module.children()):  # leaves: the layers that do the arithmetic
+            module.register_forward_pre_hook(record)
+    return meta, seen
+
+
+def follows_meta(call):
+    """Run ``call()``; return (devices its model's layers saw, the error it ended with or None). Fails the
+    test at once if torch reported a mix of devices."""
+    try:
+        call()
+        error = None
+    except (RuntimeError, NotImplementedError, ValueError) as e:
+        error = e
+    if error is not None and any(fragment in str(error) for fragment in MIXED_DEVICES):
+        raise AssertionError(f"devices were mixed: {error}") from error
+    return error

@@ -1,0 +1,86 @@
+"""kdlib's device policy (kdlib.devices) in the core modules, proven on the CPU.
+
+Every function given a model leaves its device, dtype and train/eval mode as it found them, and runs where
+the model is: a copy of the model on the ``meta`` device stands in for a GPU (tests/device_probe.py).
+"""
+import pytest
+import torch
+from torch import nn
+
+from device_probe import follows_meta, on_meta, untouched
+from kdlib import data, devices, metrics, models, training
+
+X = torch.rand(12, 1, 8, 8)
+SPLIT = data.Split(X, torch.arange(12) % 10)
+
+
+def mixed_mode_model():
+    """A model in train mode whose batch-norm layer a caller froze (eval): the hardest mode to restore."""
+    model = models.mlp((1, 8, 8), 10, width=8, depth=2, batch_norm=True, seed=0).train()
+    model[2].eval()
+    return model
+
+
+CALLS = {
+    "predict_logits": lambda m: training.predict_logits(m, X),
+    "frozen_outputs": lambda m: training.frozen_outputs(m, X, features=True, batch_size=5),
+    "class_count": lambda m: training.class_count(m, X),
+    "evaluate": lambda m: training.evaluate(m, SPLIT),
+    "inference_latency": lambda m: metrics.inference_latency(m, X, repeats=2, warmup=1),
+    "penultimate": lambda m: models.penultimate(m, X),
+    "parameter_count": lambda m: metrics.parameter_count(m),
+    "size_in_bytes": lambda m: metrics.size_in_bytes(m),
+}
+
+
+@pytest.mark.parametrize("name", CALLS)
+def test_the_callers_model_is_left_as_found(name):
+    model = mixed_mode_model()
+    before = untouched(model)
+    CALLS[name](model)
+    assert untouched(model) == before
+
+
+@pytest.mark.parametrize("name", CALLS)
+def test_functions_run_where_the_model_is(name):
+    meta, seen = on_meta(mixed_mode_model())
+    before = untouched(meta)
+    follows_meta(lambda: CALLS[name](meta))
+    assert untouched(meta) == before
+    if name not in ("parameter_count", "size_in_bytes"):  # these run no layer
+        assert seen and set(seen) == {"meta"}, seen
+
+
+def test_training_runs_where_the_model_is_and_leaves_the_teacher_as_found():
+    teacher, student = mixed_mode_model(), models.mlp((1, 8, 8), 10, width=4, depth=1, seed=1)
+    before = untouched(teacher)
+    training.distill(student, teacher, SPLIT, epochs=1, progress=False)
+    assert untouched(teacher) == before
+    assert not student.training and devices.device_of(student).type == "cpu"
+    meta_teacher, seen = on_meta(teacher)
+    follows_meta(lambda: training.distill(student, meta_teacher, SPLIT, epochs=1, progress=False))
+    assert seen and set(seen) == {"meta"}  # the teacher pass ran on the teacher's device
+    meta_student, seen = on_meta(student)
+    follows_meta(lambda: training.train(meta_student, SPLIT, epochs=1, progress=False))
+    assert seen and set(seen) == {"meta"}
+
+
+def test_eval_mode_restores_every_submodule_even_after_an_error():
+    model = mixed_mode_model()
+    before = untouched(model)
+    with pytest.raises(KeyError), devices.eval_mode(model):
+        assert not any(m.training for m in model.modules())
+        raise KeyError("inside")
+    assert untouched(model) == before
+
+
+def test_device_of_parameters_then_buffers_then_the_cpu():
+    assert devices.device_of(nn.Linear(2, 2).to("meta")).type == "meta"
+    assert devices.device_of(nn.BatchNorm1d(2, affine=False).to("meta")).type == "meta"  # buffers only
+    assert devices.device_of(nn.ReLU()).type == "cpu"
+
+
+def test_float64_only_where_the_device_has_it():
+    assert devices.widest_float("cpu") == torch.float64 and devices.widest_float("cuda") == torch.float64
+    assert devices.widest_float(torch.device("mps")) == torch.float32
+    devices.synchronize("cpu")  # nothing to wait for; must not raise
