@@ -56,7 +56,7 @@ def train_teacher(train_split, seed, epochs):
 
 
 def test_errors(model, test):
-    return int((predict_logits(model, test.x, device=torch.device("cpu")).argmax(1) != test.y).sum())
+    return int((predict_logits(model, test.x, batch_size=1024).argmax(1) != test.y).sum())
 
 
 def main(train_images=55000, teacher_epochs=TEACHER_EPOCHS, student_epochs=STUDENT_EPOCHS):

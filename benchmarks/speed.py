@@ -72,7 +72,7 @@ def hand_written(split):
     teacher, student = nets()
 
     def run():
-        teacher_logits = predict_logits(teacher, split.x, batch_size=BATCH_SIZE, device=CPU)  # (N, classes)
+        teacher_logits = predict_logits(teacher, split.x, batch_size=BATCH_SIZE)  # (N, classes)
         optimizer = torch.optim.Adam(student.parameters(), lr=LR)
         generator = torch.Generator().manual_seed(0)
         student.train()
@@ -123,11 +123,11 @@ def main():
         times["loader"].append(iterate_loader(split, logits))
         times["slices"].append(iterate_slices(split, logits))
         teacher, _ = nets()
-        times["caching"].append(seconds(lambda: predict_logits(teacher, split.x, batch_size=BATCH_SIZE, device=CPU)))
+        times["caching"].append(seconds(lambda: predict_logits(teacher, split.x, batch_size=BATCH_SIZE)))
         times["conv cached"].append(kdlib_distill(split, cache_teacher=True, teacher="convnet"))
         times["conv recomputed"].append(kdlib_distill(split, cache_teacher=False, teacher="convnet"))
         teacher, _ = nets("convnet")
-        times["conv caching"].append(seconds(lambda: predict_logits(teacher, split.x, batch_size=BATCH_SIZE, device=CPU)))
+        times["conv caching"].append(seconds(lambda: predict_logits(teacher, split.x, batch_size=BATCH_SIZE)))
         print(f"repeat {repeat}: " + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in times.items() if v), flush=True)
     times["kdlib"] = times["cached"]  # the same run: distill with cached logits
     median = {name: statistics.median(values) for name, values in times.items()}

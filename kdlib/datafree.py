@@ -16,10 +16,10 @@ ordinary ``kdlib.training.distill(student, teacher, split, ...)`` (no new loop i
 
 Teachers are ``nn.Sequential`` models from ``kdlib.models``; "activations" are the outputs of
 every ReLU (flattened) followed by the logits. Images stay in [0, 1]: after each Adam step the
-pixels are clipped back into range.
+pixels are clipped back into range. Devices follow ``kdlib.devices``: everything runs where the
+teacher is, the metadata and the rebuilt images live there too, and random draws come from a
+seeded CPU generator (so a seed gives the same images on every device) before they move there.
 """
-import math
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
@@ -27,7 +27,10 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from .arguments import check_choice, check_count, check_labels, check_model, check_number, check_split, check_tensor
 from .data import Split
+from .devices import device_of, eval_mode
+from .training import class_count
 
 KINDS = ("top_layer", "all_layers", "spectral")
 
@@ -39,15 +42,18 @@ def activations(model, x):
     """[outputs of every ReLU, flattened to (batch, units)] + [logits (batch, classes)].
 
     Walks the ``nn.Sequential`` layer by layer instead of registering hooks, so the list
-    has one entry per hidden layer, in order.
+    has one entry per hidden layer, in order. Runs where the model is, in eval mode (the teacher is
+    frozen; its modes are restored) and gradients flow back to ``x`` wherever it is.
     """
     if not isinstance(model, nn.Sequential):
         raise TypeError(f"the teacher must be an nn.Sequential (kdlib.models), got {type(model).__name__}")
-    outputs = []
-    for layer in model:
-        x = layer(x)
-        if isinstance(layer, nn.ReLU):
-            outputs.append(x.flatten(1))  # (batch, units)
+    check_tensor("x", x, floating=True)
+    x, outputs = x.to(device_of(model)), []
+    with eval_mode(model):
+        for layer in model:
+            x = layer(x)
+            if isinstance(layer, nn.ReLU):
+                outputs.append(x.flatten(1))  # (batch, units)
     outputs.append(x)  # (batch, classes)
     return outputs
 
@@ -56,19 +62,6 @@ def _recorded_layers(model, x, kind):
     """The activations a metadata kind describes: the logits only for top_layer, else every layer."""
     outputs = activations(model, x)
     return outputs[-1:] if kind == "top_layer" else outputs
-
-
-@contextmanager
-def _frozen(model):
-    """Eval mode and no parameter gradients inside the with-block; both restored afterwards."""
-    training, flags = model.training, [p.requires_grad for p in model.parameters()]
-    model.eval().requires_grad_(False)
-    try:
-        yield model
-    finally:
-        model.train(training)
-        for p, flag in zip(model.parameters(), flags):
-            p.requires_grad_(flag)
 
 
 @dataclass
@@ -108,14 +101,9 @@ class Metadata:
         return sum(t.numel() * t.element_size() for t in tensors)
 
 
-def _check_kind(kind):
-    if kind not in KINDS:
-        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
-
-
-def _check_positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+def _check_metadata(metadata):
+    if not isinstance(metadata, Metadata):
+        raise TypeError(f"metadata must come from record_metadata, got {type(metadata).__name__}")
 
 
 @torch.no_grad()
@@ -128,25 +116,25 @@ def record_metadata(teacher, data, kind="all_layers", components=8, batch_size=1
     spectral: all_layers plus the top ``components`` eigenvalues/eigenvectors of each class's
     activation covariance per layer. This is a PCA summary, a simpler stand-in for the paper's
     graph-Fourier (spectral graph) summary; it keeps the strongest correlations between units.
-    Stds are population stds (the maximum-likelihood Gaussian).
+    Stds are population stds (the maximum-likelihood Gaussian). The teacher runs where it is, in
+    eval mode (its modes are restored), and the metadata is computed and kept there.
     """
-    _check_kind(kind)
-    if not isinstance(data, tuple) or len(data) != 2 or not all(torch.is_tensor(t) for t in data):
-        raise TypeError(f"data must be a kdlib.data.Split (x, y) of tensors, got {type(data).__name__}")
+    check_model("teacher", teacher)
+    check_choice("kind", kind, KINDS)
+    check_split(data)
+    check_count("components", components)
+    check_count("batch_size", batch_size)
     x, y = data
-    if len(x) != len(y) or x.dim() < 2:
-        raise ValueError(f"data.x must be (N, ...) inputs and data.y (N,) labels, "
-                         f"got {tuple(x.shape)} and {tuple(y.shape)}")
-    if y.dtype != torch.int64:
-        raise TypeError(f"data.y must be int64 class labels, got dtype {y.dtype}")
-    _check_positive_int("components", components)
-    with _frozen(teacher):
-        batches = [_recorded_layers(teacher, x[i : i + batch_size], kind) for i in range(0, len(x), batch_size)]
-    layers = [torch.cat(layer) for layer in zip(*batches)]  # each (N, units)
+    if x.dim() < 2:
+        raise ValueError(f"data.x must be inputs (N, ...) with N first, got shape {tuple(x.shape)}")
+    batches = [_recorded_layers(teacher, x[i : i + batch_size], kind) for i in range(0, len(x), batch_size)]
+    layers = [torch.cat(layer) for layer in zip(*batches)]  # each (N, units), where the teacher is
     classes = layers[-1].shape[1]
-    counts = torch.bincount(y.clamp(min=0), minlength=classes)
-    if y.min() < 0 or len(counts) != classes or counts.min() < 2:
-        raise ValueError(f"data.y must hold labels 0..{classes - 1} (the teacher's {classes} classes) with at least "
+    check_labels("data.y", y, classes)  # the class count is the teacher's: known after its first pass
+    y = y.to(layers[-1].device)
+    counts = torch.bincount(y, minlength=classes)  # (classes,)
+    if counts.min() < 2:
+        raise ValueError(f"data.y must hold every one of the teacher's {classes} classes with at least "
                          f"2 examples each, got counts {counts.tolist()}")
     metadata = Metadata(kind, tuple(x.shape[1:]), [], [])
     for layer in layers:
@@ -176,33 +164,52 @@ def sample_targets(metadata, labels, generator=None):
     top_layer / all_layers: a diagonal Gaussian, mean + std · z, z ~ N(0, I) per unit.
     spectral: a low-rank Gaussian, mean + V · (sqrt(λ) · z), z ~ N(0, I_k), which keeps the
     recorded correlations between units (V: top-k eigenvectors, λ: their eigenvalues).
+    z is drawn from ``generator`` (a CPU one) and moved to where the metadata is; so are the targets.
     """
-    targets = []
+    _check_metadata(metadata)
+    check_labels("labels", labels, metadata.classes)
+    device = metadata.means[0].device
+    labels, targets = labels.to(device), []
     for layer, (means, stds) in enumerate(zip(metadata.means, metadata.stds)):
         if metadata.kind == "spectral":
             vectors, values = metadata.eigenvectors[layer][labels], metadata.eigenvalues[layer][labels]
-            z = torch.randn(values.shape, generator=generator)  # (batch, k)
+            z = torch.randn(values.shape, generator=generator).to(device)  # (batch, k)
             targets.append(means[labels] + (vectors @ (values.sqrt() * z).unsqueeze(-1)).squeeze(-1))
         else:
-            z = torch.randn(means[labels].shape, generator=generator)  # (batch, units)
+            z = torch.randn(means[labels].shape, generator=generator).to(device)  # (batch, units)
             targets.append(means[labels] + stds[labels] * z)
     return targets  # one (batch, units_l) tensor per layer
 
 
 def matching_loss(layer_activations, targets):
-    """Σ over layers of the mean squared error between activations and their targets."""
-    return sum(F.mse_loss(a, t) for a, t in zip(layer_activations, targets))
+    """Σ over layers of the mean squared error between activations and their targets (same shapes:
+    nothing is broadcast); each target is moved to its activations' device."""
+    if len(layer_activations) != len(targets):
+        raise ValueError(f"expected one target per recorded layer, got {len(layer_activations)} layers "
+                         f"and {len(targets)} targets")
+    for layer, (a, t) in enumerate(zip(layer_activations, targets)):
+        if a.shape != t.shape:
+            raise ValueError(f"layer {layer}: activations and targets must have the same shape, got "
+                             f"{tuple(a.shape)} and {tuple(t.shape)}")
+    return sum(F.mse_loss(a, t.to(a.device)) for a, t in zip(layer_activations, targets))
 
 
 def reconstruction_step(teacher, inputs, targets, kind, optimizer):
     """One Adam step on the pixels so the teacher's activations move towards the targets.
 
-    The teacher is frozen; ``inputs`` (batch, C, H, W) is the only thing being optimised.
-    Returns the matching loss before the step.
+    The teacher is frozen; ``inputs`` (batch, C, H, W) is the only thing being optimised (and the only
+    tensor that receives a gradient). Returns the matching loss before the step.
     """
+    check_choice("kind", kind, KINDS)
+    check_tensor("inputs", inputs, floating=True)
+    if not inputs.requires_grad:
+        raise ValueError("inputs must require gradients: they are the pixels the optimizer moves "
+                         "(inputs.requires_grad_(True) before building the optimizer)")
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        raise TypeError(f"optimizer must be a torch.optim.Optimizer over [inputs], got {type(optimizer).__name__}")
     loss = matching_loss(_recorded_layers(teacher, inputs, kind), targets)
     optimizer.zero_grad(set_to_none=True)
-    loss.backward()
+    loss.backward(inputs=[inputs])  # the pixels only: the teacher's parameters get no .grad
     optimizer.step()
     with torch.no_grad():
         inputs.clamp_(0, 1)  # stay a valid image
@@ -213,12 +220,13 @@ def _balanced_labels(classes, count_per_class):
     return torch.arange(classes).repeat_interleave(count_per_class)  # (classes · count,)
 
 
-def _check_optimisation(count_per_class, steps, lr, noise_scale):
-    _check_positive_int("count_per_class", count_per_class)
-    _check_positive_int("steps", steps)
-    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
-        raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
-    if not (isinstance(noise_scale, (int, float)) and 0 < noise_scale <= 1):
+def _check_optimisation(count_per_class, steps, lr, seed, noise_scale):
+    check_count("count_per_class", count_per_class)
+    check_count("steps", steps)
+    check_number("lr", lr)
+    check_count("seed", seed, low=0)
+    check_number("noise_scale", noise_scale)
+    if noise_scale > 1:
         raise ValueError(f"noise_scale must be in (0, 1] (the starting images are uniform in [0, noise_scale)), "
                          f"got {noise_scale!r}")
 
@@ -230,29 +238,33 @@ def reconstruct(teacher, metadata, count_per_class=100, steps=200, lr=0.05, seed
     For each class c, ``count_per_class`` images start as uniform noise in [0, noise_scale); each draws
     one target activation per recorded layer from class c's statistics (``sample_targets``) and
     Adam on the pixels minimises Σ_l ‖a_l(x) − target_l‖² (``reconstruction_step``).
-    All images are optimised together; their losses are independent. Returns Split(x, y).
-    An MLP teacher ignores most pixel directions, so the starting noise there survives the
-    optimisation: on MNIST, noise_scale = 0.1 gave much better students than 1.0
-    (benchmarks/datafree.py).
+    All images are optimised together; their losses are independent. Returns Split(x, y), where the
+    teacher is. An MLP teacher ignores most pixel directions, so the starting noise there survives the
+    optimisation: a smaller noise_scale gives darker images. Which start trains better students depends on
+    the data: on MNIST, 0.1 gave much better students than 1.0 (benchmarks/datafree.py: 0.71–0.76 vs
+    0.52–0.59); on the 8×8 digits of lesson 07, 1.0 did (0.92/0.92/0.90 vs 0.91/0.90/0.89 for top_layer/
+    all_layers/spectral, 3 seeds), hence the default.
     """
-    if not isinstance(metadata, Metadata):
-        raise TypeError(f"metadata must come from record_metadata, got {type(metadata).__name__}")
-    _check_optimisation(count_per_class, steps, lr, noise_scale)
-    generator = torch.Generator().manual_seed(seed)
+    check_model("teacher", teacher)
+    _check_metadata(metadata)
+    _check_optimisation(count_per_class, steps, lr, seed, noise_scale)
+    device = device_of(teacher)
+    generator = torch.Generator().manual_seed(seed)  # CPU draws: one seed, the same images on every device
     labels = _balanced_labels(metadata.classes, count_per_class)
-    inputs = noise_scale * torch.rand((len(labels), *metadata.input_shape), generator=generator)  # (N, C, H, W)
-    targets = sample_targets(metadata, labels, generator)
-    with _frozen(teacher):
+    inputs = (noise_scale * torch.rand((len(labels), *metadata.input_shape), generator=generator)).to(device)
+    targets = [t.to(device) for t in sample_targets(metadata, labels, generator)]  # each (N, units_l)
+    labels = labels.to(device)
+    with torch.no_grad():
         sizes = [a.shape[1] for a in _recorded_layers(teacher, inputs[:1], metadata.kind)]
-        if sizes != metadata.layer_sizes:
-            raise ValueError(f"the teacher's recorded layers have sizes {sizes} but the metadata has "
-                             f"{metadata.layer_sizes}; pass the teacher the metadata was recorded from")
-        inputs.requires_grad_(True)
-        optimizer = torch.optim.Adam([inputs], lr=lr)
-        bar = tqdm(range(steps), desc=f"reconstruct ({metadata.kind})", disable=not progress, leave=False)
-        for _ in bar:
-            loss = reconstruction_step(teacher, inputs, targets, metadata.kind, optimizer)
-            bar.set_postfix(loss=f"{loss:.4f}")
+    if sizes != metadata.layer_sizes:
+        raise ValueError(f"the teacher's recorded layers have sizes {sizes} but the metadata has "
+                         f"{metadata.layer_sizes}; pass the teacher the metadata was recorded from")
+    inputs.requires_grad_(True)
+    optimizer = torch.optim.Adam([inputs], lr=lr)
+    bar = tqdm(range(steps), desc=f"reconstruct ({metadata.kind})", disable=not progress, leave=False)
+    for _ in bar:
+        loss = reconstruction_step(teacher, inputs, targets, metadata.kind, optimizer)
+        bar.set_postfix(loss=f"{loss:.4f}")
     return Split(inputs.detach(), labels)
 
 
@@ -264,16 +276,23 @@ def batchnorm_statistics_loss(model, x):
 
     μ_l, σ²_l are the batch mean and (biased) variance of the input to BatchNorm layer l, over
     the batch and any spatial dimensions. Returns (loss, logits) so one forward pass serves both.
+    Runs where the model is, in eval mode (BatchNorm normalises with its running statistics and
+    never updates them; the model's modes are restored).
     """
+    if not isinstance(model, nn.Sequential):
+        raise TypeError(f"the teacher must be an nn.Sequential (kdlib.models), got {type(model).__name__}")
+    check_tensor("x", x, floating=True)
+    x = x.to(device_of(model))
     loss, found = x.new_zeros(()), False
-    for layer in model:
-        if isinstance(layer, nn.modules.batchnorm._BatchNorm):
-            dims = [0, *range(2, x.dim())]  # batch and spatial dims: one statistic per channel
-            mean, variance = x.mean(dims), x.var(dims, correction=0)  # (channels,)
-            loss = loss + torch.linalg.vector_norm(mean - layer.running_mean) \
-                + torch.linalg.vector_norm(variance - layer.running_var)
-            found = True
-        x = layer(x)
+    with eval_mode(model):
+        for layer in model:
+            if isinstance(layer, nn.modules.batchnorm._BatchNorm):
+                dims = [0, *range(2, x.dim())]  # batch and spatial dims: one statistic per channel
+                mean, variance = x.mean(dims), x.var(dims, correction=0)  # (channels,)
+                loss = loss + torch.linalg.vector_norm(mean - layer.running_mean) \
+                    + torch.linalg.vector_norm(variance - layer.running_var)
+                found = True
+            x = layer(x)
     if not found:
         raise ValueError("DeepInversion needs a teacher with BatchNorm layers (kdlib.models.mlp/cnn(batch_norm=True)), "
                          "found none")
@@ -285,6 +304,11 @@ def total_variation(x):
     return (x[..., 1:, :] - x[..., :-1, :]).pow(2).mean() + (x[..., :, 1:] - x[..., :, :-1]).pow(2).mean()
 
 
+def _check_weights(batchnorm_weight, tv_weight, l2_weight):
+    for name, weight in (("batchnorm_weight", batchnorm_weight), ("tv_weight", tv_weight), ("l2_weight", l2_weight)):
+        check_number(name, weight, inclusive=True)
+
+
 def deep_inversion_loss(teacher, inputs, labels, batchnorm_weight=0.1, tv_weight=1.0, l2_weight=0.1):
     """Yin et al. 2020 (DeepInversion), without jitter/flips or the adaptive competition term:
 
@@ -292,9 +316,15 @@ def deep_inversion_loss(teacher, inputs, labels, batchnorm_weight=0.1, tv_weight
 
     The coefficients are ours, chosen by a short trial on MNIST with a 2-layer BN MLP (the
     paper tunes its own for ImageNet/CIFAR-10 ResNets). The l2 prior pulls the background dark.
+    Computed where the teacher is (inputs and labels are moved there).
     """
-    bn_loss, logits = batchnorm_statistics_loss(teacher, inputs)
-    return (F.cross_entropy(logits, labels) + batchnorm_weight * bn_loss
+    check_tensor("inputs", inputs, floating=True)
+    _check_weights(batchnorm_weight, tv_weight, l2_weight)
+    device = device_of(teacher)
+    inputs = inputs.to(device)
+    bn_loss, logits = batchnorm_statistics_loss(teacher, inputs)  # (), (batch, classes)
+    check_labels("labels", labels, logits.shape[1], batch=len(inputs))
+    return (F.cross_entropy(logits, labels.to(device)) + batchnorm_weight * bn_loss
             + tv_weight * total_variation(inputs) + l2_weight * inputs.pow(2).mean())
 
 
@@ -305,30 +335,36 @@ def deep_inversion(teacher, input_shape, classes, count_per_class=100, steps=200
 
     Images start as uniform noise in [0, noise_scale); classes are shuffled so every batch of
     ``batch_size`` mixes them (the BatchNorm statistics describe the whole training mix), and
-    each batch is optimised for ``steps`` Adam steps on the pixels. Returns Split(x, y).
+    each batch is optimised for ``steps`` Adam steps on the pixels. Returns Split(x, y), where the
+    teacher is.
     """
-    _check_optimisation(count_per_class, steps, lr, noise_scale)
-    _check_positive_int("classes", classes)
-    _check_positive_int("batch_size", batch_size)
-    input_shape = tuple(input_shape)
-    generator = torch.Generator().manual_seed(seed)
+    check_model("teacher", teacher)
+    if not isinstance(input_shape, (tuple, list, torch.Size)) or len(input_shape) == 0:
+        raise TypeError(f"input_shape must be the shape of one input, e.g. (1, 8, 8), got {input_shape!r}")
+    for i, size in enumerate(input_shape):
+        check_count(f"input_shape[{i}]", size)
+    check_count("classes", classes)
+    _check_optimisation(count_per_class, steps, lr, seed, noise_scale)
+    check_count("batch_size", batch_size)
+    _check_weights(batchnorm_weight, tv_weight, l2_weight)
+    device = device_of(teacher)
+    generator = torch.Generator().manual_seed(seed)  # CPU draws: one seed, the same images on every device
     labels = _balanced_labels(classes, count_per_class)
-    labels = labels[torch.randperm(len(labels), generator=generator)]
-    images = noise_scale * torch.rand((len(labels), *input_shape), generator=generator)  # (N, C, H, W)
-    with _frozen(teacher):
-        out = teacher(images[:2])
-        if out.shape[1] != classes:
-            raise ValueError(f"the teacher has {out.shape[1]} classes but classes={classes}")
-        for start in tqdm(range(0, len(labels), batch_size), desc="DeepInversion", disable=not progress, leave=False):
-            inputs = images[start : start + batch_size].clone().requires_grad_(True)
-            optimizer = torch.optim.Adam([inputs], lr=lr)
-            for _ in range(steps):
-                loss = deep_inversion_loss(teacher, inputs, labels[start : start + batch_size],
-                                           batchnorm_weight, tv_weight, l2_weight)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                with torch.no_grad():
-                    inputs.clamp_(0, 1)
-            images[start : start + batch_size] = inputs.detach()
+    labels = labels[torch.randperm(len(labels), generator=generator)].to(device)  # (N,) classes mixed
+    images = (noise_scale * torch.rand((len(labels), *input_shape), generator=generator)).to(device)  # (N, C, H, W)
+    scored = class_count(teacher, images)  # images are where the teacher is: nothing is copied back
+    if scored != classes:
+        raise ValueError(f"the teacher has {scored} classes but classes={classes}")
+    for start in tqdm(range(0, len(labels), batch_size), desc="DeepInversion", disable=not progress, leave=False):
+        inputs = images[start : start + batch_size].clone().requires_grad_(True)
+        optimizer = torch.optim.Adam([inputs], lr=lr)
+        for _ in range(steps):
+            loss = deep_inversion_loss(teacher, inputs, labels[start : start + batch_size],
+                                       batchnorm_weight, tv_weight, l2_weight)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward(inputs=[inputs])  # the pixels only: the teacher's parameters get no .grad
+            optimizer.step()
+            with torch.no_grad():
+                inputs.clamp_(0, 1)
+        images[start : start + batch_size] = inputs.detach()
     return Split(images, labels)

@@ -11,10 +11,14 @@ from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
+from .arguments import (check_count, check_fraction, check_labels, check_logits, check_model, check_same_device,
+                        check_split, check_temperature)
+from .assistants import check_models
 from .data import UNLABELLED, Split
-from .losses import _check_fraction, _check_logits, _check_temperature, soft_targets
-from .training import _check_split, _fit, default_device, distill, evaluate, predict_logits, train
+from .losses import hard_loss, soft_targets
+from .training import TrainSettings, class_count, distill, evaluate, fit, predict_logits, train
 
 
 def _check_weights(weights, count):
@@ -49,12 +53,13 @@ def ensemble_soft_targets(teacher_logits_list, temperature, weights=None):
     if len(teacher_logits_list) == 0:
         raise ValueError("teacher_logits_list must hold at least one teacher's logits, got an empty list")
     for k, logits in enumerate(teacher_logits_list):
-        _check_logits(f"teacher_logits_list[{k}]", logits)
+        check_logits(f"teacher_logits_list[{k}]", logits)
         if logits.shape != teacher_logits_list[0].shape:
             raise ValueError("every teacher's logits must have the same shape (batch, classes), got "
                              f"{tuple(teacher_logits_list[0].shape)} for teacher 0 and "
                              f"{tuple(logits.shape)} for teacher {k}")
-    _check_temperature(temperature)
+        check_same_device("teacher_logits_list[0]", teacher_logits_list[0], f"teacher_logits_list[{k}]", logits)
+    check_temperature(temperature)
     count = len(teacher_logits_list)
     weights = [1 / count] * count if weights is None else _check_weights(weights, count)
     # (teachers, batch, classes)
@@ -63,18 +68,31 @@ def ensemble_soft_targets(teacher_logits_list, temperature, weights=None):
     return (weights[:, None, None] * probabilities).sum(dim=0)  # (batch, classes)
 
 
+def _check_distribution(name, p):
+    """Rows of probabilities: entries >= 0 summing to 1 (xlogy of a negative entry would be NaN)."""
+    if p.device.type == "meta":
+        return
+    sums = p.sum(dim=-1)  # (batch,)
+    if (p < 0).any() or ((sums - 1).abs() > 1e-3).any():
+        raise ValueError(f"{name} must be probabilities (entries >= 0, rows summing to 1), got entries from "
+                         f"{p.min().item():.4g} to {p.max().item():.4g} and row sums from "
+                         f"{sums.min().item():.4g} to {sums.max().item():.4g}")
+
+
 def ensemble_kd_loss(student_logits, ensemble_probabilities, temperature):
     """Soft-target loss against an ensemble: T² · KL(p_ensemble ‖ softmax(s / T)), batch mean.
 
     Same as kd_loss (Hinton et al. 2015) but the target is already a distribution (from
     ``ensemble_soft_targets`` at the same T), since a mixture of softmaxes is not one softmax.
     """
-    _check_logits("student_logits", student_logits)
-    _check_logits("ensemble_probabilities", ensemble_probabilities)
+    check_logits("student_logits", student_logits)
+    check_logits("ensemble_probabilities", ensemble_probabilities)
     if student_logits.shape != ensemble_probabilities.shape:
         raise ValueError(f"student_logits and ensemble_probabilities must have the same shape (batch, classes), "
                          f"got {tuple(student_logits.shape)} and {tuple(ensemble_probabilities.shape)}")
-    _check_temperature(temperature)
+    check_same_device("student_logits", student_logits, "ensemble_probabilities", ensemble_probabilities)
+    _check_distribution("ensemble_probabilities", ensemble_probabilities)
+    check_temperature(temperature)
     log_p_student = F.log_softmax(student_logits / temperature, dim=-1)  # (batch, classes)
     p = ensemble_probabilities
     # xlogy: a class the ensemble gives probability 0 contributes 0, not 0 · log 0 = NaN.
@@ -82,33 +100,33 @@ def ensemble_kd_loss(student_logits, ensemble_probabilities, temperature):
     return temperature**2 * kl.mean()
 
 
-def distill_from_ensemble(student, teachers, data, *, temperature=4.0, alpha=0.9, weights=None, epochs=30,
-                          lr=1e-3, batch_size=64, seed=0, weight_decay=0.0, val=None, device=None, progress=True):
+def distill_from_ensemble(student, teachers, data, *, temperature=4.0, alpha=0.9, weights=None, settings=None,
+                          **overrides):
     """Train ``student`` on (1 − α)·CE(labels) + α·T²·KL(p_ensemble ‖ softmax(s/T)) (Hinton et al. 2015).
 
     p_ensemble = Σ_k w_k softmax(t_k / T) over the frozen ``teachers`` (``weights`` as in
-    ``ensemble_soft_targets``: normalised to sum to 1), computed once and reused every epoch.
-    Rows labelled ``UNLABELLED`` (-1) are a transfer set: soft term only.
+    ``ensemble_soft_targets``: normalised to sum to 1), computed once, each teacher where it is, and
+    reused every epoch. Rows labelled ``UNLABELLED`` (-1) are a transfer set: soft term only.
+    ``settings``/keywords: see kdlib.training.TrainSettings. Returns the History of ``kdlib.training.fit``.
     """
-    _check_split(data)
-    _check_temperature(temperature)
-    _check_fraction("alpha", alpha)
-    if not isinstance(teachers, (list, tuple)) or len(teachers) == 0:
-        raise ValueError(f"teachers must be a non-empty list of models, got {type(teachers).__name__}")
-    device = device or default_device()
-    teacher_logits = [predict_logits(teacher, data.x, device=device) for teacher in teachers]  # K × (N, classes)
+    check_model("student", student)
+    check_split(data)
+    classes, student_classes = check_models(teachers, data.x, name="teachers"), class_count(student, data.x)
+    if student_classes != classes:
+        raise ValueError(f"student and teachers must score the same classes, got {student_classes} and {classes}")
+    check_labels("data.y", data.y, classes, unlabelled=UNLABELLED)
+    check_temperature(temperature)
+    check_fraction("alpha", alpha)
+    settings = TrainSettings.of(settings, **overrides)
+    # K × (N, classes), where data.x is; in training-sized batches, as kdlib.training.distill caches its teacher
+    teacher_logits = [predict_logits(teacher, data.x, batch_size=settings.batch_size) for teacher in teachers]
     targets = ensemble_soft_targets(teacher_logits, temperature, weights)  # (N, classes)
 
     def batch_loss(model, x, y, p):
         s = model(x)  # (batch, classes)
-        # hard term: mean over the labelled rows only (0 if none), as in kdlib.training.distill
-        labelled = (y != UNLABELLED).sum().clamp(min=1)
-        hard = F.cross_entropy(s, y, ignore_index=UNLABELLED, reduction="sum") / labelled
-        return (1 - alpha) * hard + alpha * ensemble_kd_loss(s, p, temperature)
+        return (1 - alpha) * hard_loss(s, y) + alpha * ensemble_kd_loss(s, p, temperature)
 
-    return _fit(student, (data.x, data.y, targets), batch_loss, epochs=epochs, lr=lr, batch_size=batch_size,
-                seed=seed, weight_decay=weight_decay, val=val, device=device, progress=progress,
-                desc="distill ensemble")
+    return fit(student, (data.x, data.y, targets), batch_loss, settings, desc="distill ensemble")
 
 
 class BornAgain(NamedTuple):
@@ -118,30 +136,36 @@ class BornAgain(NamedTuple):
     accuracy: list
 
 
-def born_again(build_model, data, evaluation, *, generations=3, temperature=4.0, alpha=0.9, epochs=30, lr=1e-3,
-               batch_size=64, seed=0, device=None, progress=True):
+def born_again(build_model, data, evaluation, *, generations=3, temperature=4.0, alpha=0.9, settings=None,
+               **overrides):
     """Furlanello et al. (ICML 2018), "Born-Again Neural Networks": same architecture, distilled again.
 
     Generation 0 = ``build_model(seed)`` trained on the labelled rows of ``data``; generation g ≥ 1
     = ``build_model(seed + g)`` distilled with ``kdlib.training.distill`` from generation g − 1 on
-    all of ``data`` (UNLABELLED rows get the soft term only). ``generations`` counts the
-    distilled ones, so the result has generations + 1 models, each scored on ``evaluation``.
+    all of ``data`` (UNLABELLED rows get the soft term only), with seed + g. ``seed`` is the settings'
+    seed. ``generations`` counts the distilled ones, so the result has generations + 1 models, each
+    scored on ``evaluation`` where it trained.
     """
-    _check_split(data)
-    _check_split(evaluation, "evaluation")
-    if isinstance(generations, bool) or not isinstance(generations, int) or generations < 0:
-        raise ValueError(f"generations must be an integer >= 0, got {generations!r}")
+    if not callable(build_model) or isinstance(build_model, nn.Module):  # a model is callable, but is no builder
+        raise TypeError(f"build_model must be a function seed -> new model, got {type(build_model).__name__}")
+    check_split(data)
+    check_split(evaluation, "evaluation")
+    check_count("generations", generations, low=0)
+    check_temperature(temperature)
+    check_fraction("alpha", alpha)
+    settings = TrainSettings.of(settings, **overrides)
     labelled = data.y != UNLABELLED
     if not labelled.any():
         raise ValueError("born_again needs some labelled rows to train generation 0, got only UNLABELLED (-1) labels")
-    model = build_model(seed)
-    train(model, Split(data.x[labelled], data.y[labelled]), epochs=epochs, lr=lr, batch_size=batch_size,
-          seed=seed, device=device, progress=progress)
-    result = BornAgain([model], [evaluate(model, evaluation)])
-    for generation in range(1, generations + 1):
-        model = build_model(seed + generation)
-        distill(model, result.models[-1], data, temperature=temperature, alpha=alpha, epochs=epochs, lr=lr,
-                batch_size=batch_size, seed=seed + generation, device=device, progress=progress)
+    result = BornAgain([], [])
+    for generation in range(generations + 1):
+        model = build_model(settings.seed + generation)
+        check_model(f"build_model({settings.seed + generation})", model)
+        generation_settings = TrainSettings.of(settings, seed=settings.seed + generation)
+        if generation == 0:
+            train(model, Split(data.x[labelled], data.y[labelled]), settings=generation_settings)
+        else:
+            distill(model, result.models[-1], data, temperature=temperature, alpha=alpha, settings=generation_settings)
         result.models.append(model)
-        result.accuracy.append(evaluate(model, evaluation))
+        result.accuracy.append(evaluate(model, evaluation))  # where the model trained: evaluate follows it
     return result

@@ -11,10 +11,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .arguments import (check_count, check_finite, check_fraction, check_labels, check_model, check_number, check_split,
+                        check_temperature)
 from .data import UNLABELLED
-from .losses import _check_fraction, _check_temperature, kd_loss
-from .models import _seeded, penultimate
-from .training import _check_split, _fit, default_device
+from .devices import device_of
+from .losses import hard_loss, kd_loss
+from .models import penultimate, seeded
+from .training import TrainSettings, fit, frozen_outputs
 
 
 def _check_features(name, features):
@@ -24,6 +27,18 @@ def _check_features(name, features):
         raise TypeError(f"{name} must be a floating-point tensor, got dtype {features.dtype}")
     if features.dim() < 2 or features.shape[0] == 0:
         raise ValueError(f"{name} must have shape (batch, features, ...) with batch >= 1, got {tuple(features.shape)}")
+    check_finite(name, features)
+
+
+def _check_regressor(regressor, student_width, teacher_width):
+    """An nn.Module; a Linear or Conv2d one must map student_width features to teacher_width."""
+    check_model("regressor", regressor)
+    widths = (getattr(regressor, "in_features", getattr(regressor, "in_channels", student_width)),
+              getattr(regressor, "out_features", getattr(regressor, "out_channels", teacher_width)))
+    if widths != (student_width, teacher_width):
+        raise ValueError(f"regressor must map the student's {student_width} features to the teacher's {teacher_width}, "
+                         f"got a regressor from {widths[0]} to {widths[1]}; build it with "
+                         f"hint_regressor({student_width}, {teacher_width})")
 
 
 def hint_regressor(student_width, teacher_width, seed=0, convolutional=False):
@@ -31,13 +46,13 @@ def hint_regressor(student_width, teacher_width, seed=0, convolutional=False):
 
     Romero et al. use a convolutional regressor so that the hint's parameter count stays small;
     on (batch, channels, H, W) maps a 1×1 convolution is a Linear applied at every position.
+    Built on the CPU, like every new module (move it with ``.to``).
     """
-    for name, width in (("student_width", student_width), ("teacher_width", teacher_width)):
-        if isinstance(width, bool) or not isinstance(width, int) or width < 1:
-            raise ValueError(f"{name} must be an integer >= 1, got {width!r}")
+    check_count("student_width", student_width)
+    check_count("teacher_width", teacher_width)
     if convolutional:
-        return _seeded(seed, lambda: nn.Conv2d(student_width, teacher_width, kernel_size=1))
-    return _seeded(seed, lambda: nn.Linear(student_width, teacher_width))
+        return seeded(seed, lambda: nn.Conv2d(student_width, teacher_width, kernel_size=1))
+    return seeded(seed, lambda: nn.Linear(student_width, teacher_width))
 
 
 def hint_loss(student_features, teacher_features, regressor):
@@ -47,20 +62,21 @@ def hint_loss(student_features, teacher_features, regressor):
     Normalisation: the paper writes ½‖t − r(s)‖²; here the squared errors are averaged over
     the batch AND over all feature entries (and positions, for (batch, channels, H, W) maps),
     so the loss does not grow with the teacher's width. Gradients reach the student and the
-    regressor, never the teacher: its features are the target and are detached here.
+    regressor, never the teacher: its features are the target and are detached here. Computed
+    where the regressor is (the features are moved there).
     """
     _check_features("student_features", student_features)
     _check_features("teacher_features", teacher_features)
-    if not isinstance(regressor, nn.Module):
-        raise TypeError(f"regressor must be an nn.Module (see hint_regressor), got {type(regressor).__name__}")
+    _check_regressor(regressor, student_features.shape[1], teacher_features.shape[1])
     if student_features.shape[0] != teacher_features.shape[0]:
         raise ValueError(f"student_features and teacher_features must have the same batch size, got "
                          f"{student_features.shape[0]} and {teacher_features.shape[0]}")
-    regressed = regressor(student_features)  # same shape as the teacher's features
+    device = device_of(regressor)  # the regressor is the model here: the loss is computed where it is
+    regressed = regressor(student_features.to(device))  # same shape as the teacher's features
     if regressed.shape != teacher_features.shape:
         raise ValueError(f"regressor(student_features) has shape {tuple(regressed.shape)} but teacher_features has "
                          f"shape {tuple(teacher_features.shape)}; build the regressor with the right widths")
-    return 0.5 * (regressed - teacher_features.detach()).pow(2).mean()
+    return 0.5 * (regressed - teacher_features.detach().to(device)).pow(2).mean()
 
 
 def cosine_hidden_loss(student_hidden, teacher_hidden):
@@ -81,46 +97,46 @@ def cosine_hidden_loss(student_hidden, teacher_hidden):
 
 
 def distill_with_hints(student, teacher, data, *, hint_weight=1.0, temperature=4.0, alpha=0.9, regressor=None,
-                       epochs=30, lr=1e-3, batch_size=64, seed=0, weight_decay=0.0, device=None, progress=True):
+                       settings=None, **overrides):
     """Train ``student`` on the KD loss plus a FitNets hint on the penultimate features, jointly.
 
     loss = (1 − α)·CE(labels) + α·kd_loss(s, t, T) + hint_weight · hint_loss(f_s, f_t, r)
     where f = kdlib.models.penultimate(net, x). FitNets trains in two stages (first the hint
     alone up to the guided layer, then KD on the whole net); here both terms are optimised
     together in one stage, the simpler variant used by most later work. UNLABELLED rows get
-    no CE term. The teacher is frozen: its logits and features are computed once.
+    no CE term. The teacher is frozen: its logits and features are computed once, where it is.
+    ``regressor``: default hint_regressor(student width, teacher width, seed=settings.seed), made on
+    the student's device; one you pass must be on the student's device (or give ``device=``).
+    ``settings``/keywords: see TrainSettings (epochs=30, lr=1e-3, batch_size=64, ...).
     Returns (History, regressor); the regressor is trained along with the student.
     """
-    _check_split(data)
-    _check_temperature(temperature)
-    _check_fraction("alpha", alpha)
-    if not hint_weight >= 0:
-        raise ValueError(f"hint_weight must be a number >= 0, got {hint_weight}")
-    device = device or default_device()
-    teacher.to(device).eval()
-    with torch.no_grad():
-        teacher_logits, teacher_features = [], []
-        for start in range(0, len(data.x), 1024):
-            x = data.x[start : start + 1024].to(device)
-            features = penultimate(teacher, x)  # (batch, teacher_width)
-            teacher_features.append(features.cpu())
-            teacher_logits.append(teacher[-1](features).cpu())
-    teacher_logits, teacher_features = torch.cat(teacher_logits), torch.cat(teacher_features)
+    check_model("student", student)
+    check_model("teacher", teacher)
+    check_split(data)
+    check_number("hint_weight", hint_weight, inclusive=True)
+    check_temperature(temperature)
+    check_fraction("alpha", alpha)
+    settings = TrainSettings.of(settings, **overrides)
+    t_features, t_logits = frozen_outputs(teacher, data.x, batch_size=settings.batch_size, features=True)
+    s_features, s_logits = frozen_outputs(student, data.x[:1], features=True)  # one example: widths, student as found
+    if s_logits.shape[1] != t_logits.shape[1]:
+        raise ValueError(f"student and teacher must score the same classes, got {s_logits.shape[1]} and "
+                         f"{t_logits.shape[1]}")
+    check_labels("data.y", data.y, t_logits.shape[1], unlabelled=UNLABELLED)
     if regressor is None:
-        with torch.no_grad():  # one example in eval mode (batch norm needs no batch statistics) to read the width
-            student_width = penultimate(student.to(device).eval(), data.x[:1].to(device)).shape[1]
-        regressor = hint_regressor(student_width, teacher_features.shape[1], seed=seed)
-    pair = nn.ModuleList([student, regressor])  # one module, so _fit's optimiser updates both
+        regressor = hint_regressor(s_features.shape[1], t_features.shape[1], seed=settings.seed).to(device_of(student))
+    _check_regressor(regressor, s_features.shape[1], t_features.shape[1])
+    if settings.device is None and device_of(regressor) != device_of(student):
+        raise ValueError(f"regressor and student must be on one device (or give device=), got "
+                         f"{device_of(regressor)} and {device_of(student)}")
+    pair = nn.ModuleList([student, regressor])  # one module, so fit's optimiser updates both
 
-    def batch_loss(pair, x, y, t, t_features):
+    def batch_loss(pair, x, y, t, t_features):  # t: (batch, classes), t_features: (batch, teacher_width)
         student, regressor = pair
         features = penultimate(student, x)  # (batch, student_width)
         s = student[-1](features)  # (batch, classes)
-        labelled = y != UNLABELLED
-        hard = F.cross_entropy(s[labelled], y[labelled]) if labelled.any() else s.new_zeros(())
-        soft = kd_loss(s, t, temperature)
-        return (1 - alpha) * hard + alpha * soft + hint_weight * hint_loss(features, t_features, regressor)
+        kd = (1 - alpha) * hard_loss(s, y) + alpha * kd_loss(s, t, temperature)
+        return kd + hint_weight * hint_loss(features, t_features, regressor)
 
-    return _fit(pair, (data.x, data.y, teacher_logits, teacher_features), batch_loss, epochs=epochs, lr=lr,
-                batch_size=batch_size, seed=seed, weight_decay=weight_decay, val=None, device=device,
-                progress=progress, desc="hints"), regressor
+    history = fit(pair, (data.x, data.y, t_logits, t_features), batch_loss, settings, desc="hints")
+    return history, regressor

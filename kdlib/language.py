@@ -15,21 +15,37 @@ Three ways to train the student:
   never its probabilities: this is how a closed model behind an API gets distilled.
 
 Shapes: character indices are int64 ``(batch, sequence)``; logits are ``(batch, sequence, vocab)``.
+Devices follow ``kdlib.devices``: everything runs where the model is. Sampling draws its random numbers
+on the CPU, from a CPU generator seeded with ``seed``, so one seed gives the same draws on every device.
 """
+import numbers
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .losses import _check_fraction, _check_temperature, kd_loss
-from .models import _check_sizes, _seeded
-from .training import _fit, default_device
+from .arguments import check_count, check_fraction, check_model, check_number, check_temperature, check_tensor
+from .devices import device_of, eval_mode, widest_float
+from .losses import hard_loss, kd_loss
+from .models import check_sizes, seeded
+from .training import TrainSettings, fit, frozen_outputs
 
 CORPUS_PATH = Path(__file__).with_name("corpus.txt")
 
+# the training defaults of this module (kdlib.training's are for images): Adam at 3e-3, 10 epochs of 32 windows
+LANGUAGE_SETTINGS = TrainSettings(epochs=10, lr=3e-3, batch_size=32)
+
 # -----------------------------------------------------------------------------
 # text and vocabulary
+
+
+def _check_text(name, text, at_least=0):
+    """A str of at least ``at_least`` characters."""
+    if not isinstance(text, str):
+        raise TypeError(f"{name} must be a str, got {type(text).__name__}")
+    if len(text) < at_least:
+        raise ValueError(f"{name} must have at least {at_least} characters, got {len(text)}")
 
 
 def load_corpus():
@@ -39,16 +55,20 @@ def load_corpus():
 
 def split_corpus(text, heldout_fraction=0.1):
     """(training text, held-out text): the last ``heldout_fraction`` of ``text``, cut at a line break."""
-    if not 0 < heldout_fraction < 1:
-        raise ValueError(f"heldout_fraction must be in (0, 1), got {heldout_fraction}")
+    _check_text("text", text, at_least=2)
+    check_fraction("heldout_fraction", heldout_fraction)
     cut = int(len(text) * (1 - heldout_fraction))
     line_break = text.find("\n", cut)
     cut = line_break + 1 if line_break != -1 else cut  # start the held-out part on a fresh line
+    if not 0 < cut < len(text):
+        raise ValueError(f"heldout_fraction={heldout_fraction} leaves an empty part of a text of {len(text)} "
+                         "characters; expected a fraction in (0, 1) that keeps both parts")
     return text[:cut], text[cut:]
 
 
 def build_vocabulary(text):
     """The sorted distinct characters of ``text`` as a string: character vocabulary[i] has index i."""
+    _check_text("text", text, at_least=1)
     return "".join(sorted(set(text)))
 
 
@@ -63,11 +83,25 @@ def corpus_vocabulary():
     return _corpus_vocabulary
 
 
+def _vocabulary(vocabulary, **models):
+    """``vocabulary`` (None: the corpus's), checked: a str of distinct characters, of which every model given
+    by keyword (e.g. ``student=..., teacher=...``) scores exactly one logit each."""
+    vocabulary = corpus_vocabulary() if vocabulary is None else vocabulary
+    _check_text("vocabulary", vocabulary, at_least=1)
+    if len(set(vocabulary)) != len(vocabulary):
+        repeated = sorted({c for c in vocabulary if vocabulary.count(c) > 1})
+        raise ValueError(f"vocabulary must list each character once, got {repeated!r} more than once")
+    sizes = {name: _vocab_size(name, model) for name, model in models.items()}
+    if any(size != len(vocabulary) for size in sizes.values()):
+        raise ValueError(f"every model must score the vocabulary's {len(vocabulary)} characters, got "
+                         + ", ".join(f"{name} {size}" for name, size in sizes.items()))
+    return vocabulary
+
+
 def encode(text, vocabulary=None):
-    """Characters → int64 indices ``(len(text),)``; a character outside the vocabulary is an error."""
-    vocabulary = vocabulary or corpus_vocabulary()
-    if not isinstance(text, str):
-        raise TypeError(f"text must be a str, got {type(text).__name__}")
+    """Characters → int64 indices ``(len(text),)`` on the CPU; a character outside the vocabulary is an error."""
+    _check_text("text", text)
+    vocabulary = _vocabulary(vocabulary)
     index = {character: i for i, character in enumerate(vocabulary)}
     unknown = sorted(set(text) - index.keys())
     if unknown:
@@ -76,9 +110,20 @@ def encode(text, vocabulary=None):
 
 
 def decode(indices, vocabulary=None):
-    """int indices (any 1-D sequence) → string."""
-    vocabulary = vocabulary or corpus_vocabulary()
-    return "".join(vocabulary[i] for i in torch.as_tensor(indices).tolist())
+    """Indices (a 1-D integer tensor on any device, or a list/tuple/range of ints) → string."""
+    vocabulary = _vocabulary(vocabulary)
+    if torch.is_tensor(indices):
+        check_tensor("indices", indices, dims=1)
+        indices = indices.tolist()
+    if not isinstance(indices, (list, tuple, range)) or not all(
+            isinstance(i, numbers.Integral) and not isinstance(i, bool) for i in indices):
+        raise TypeError(f"indices must be a 1-D integer tensor or a sequence of ints, got {type(indices).__name__} "
+                        f"{str(indices)[:60]}")
+    outside = sorted({i for i in indices if not 0 <= i < len(vocabulary)})
+    if outside:
+        raise ValueError(f"indices must be in [0, {len(vocabulary) - 1}] for a vocabulary of {len(vocabulary)} "
+                         f"characters, got {outside[:5]}")
+    return "".join(vocabulary[i] for i in indices)
 
 # -----------------------------------------------------------------------------
 # the model
@@ -104,8 +149,8 @@ class CharModel(nn.Module):
 
 def char_model(vocab_size, width=128, layers=1, seed=0):
     """A character-level GRU language model whose initial weights depend only on ``seed``."""
-    _check_sizes(vocab_size=vocab_size, width=width, layers=layers)
-    return _seeded(seed, lambda: CharModel(vocab_size, width, layers))
+    check_sizes(vocab_size=vocab_size, width=width, layers=layers)
+    return seeded(seed, lambda: CharModel(vocab_size, width, layers))
 
 
 def _logits(model, indices):
@@ -113,13 +158,39 @@ def _logits(model, indices):
     out = model(indices)
     return out[0] if isinstance(out, tuple) else out  # (batch, sequence, vocab)
 
+
+class _LogitsOnly(nn.Module):
+    """A language model seen as one that returns its logits alone, as kdlib.training.frozen_outputs expects."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, indices):
+        return _logits(self.model, indices)  # (batch, sequence, vocab)
+
+
+@torch.no_grad()
+def _vocab_size(name, model):
+    """How many characters ``model`` scores: the width of its logits on one index (read where it is, in eval mode)."""
+    check_model(name, model)
+    try:
+        with eval_mode(model):
+            logits = _logits(model, torch.zeros(1, 1, dtype=torch.int64, device=device_of(model)))
+    except (RuntimeError, TypeError) as error:
+        raise TypeError(f"{name} must be a language model reading (batch, sequence) int64 indices, such as "
+                        f"char_model(...); reading one index failed: {error}") from error
+    if not torch.is_tensor(logits) or logits.dim() != 3:
+        raise ValueError(f"{name} must return logits of shape (batch, sequence, vocab), got "
+                         f"{tuple(logits.shape) if torch.is_tensor(logits) else type(logits).__name__}")
+    return logits.shape[-1]
+
 # -----------------------------------------------------------------------------
 # losses and metrics
 
 
 def _check_sequence_logits(name, logits):
-    if not torch.is_tensor(logits) or not logits.is_floating_point():
-        raise TypeError(f"{name} must be a floating-point torch.Tensor, got {getattr(logits, 'dtype', type(logits).__name__)}")
+    check_tensor(name, logits, floating=True)
     if logits.dim() != 3 or 0 in logits.shape:
         raise ValueError(f"{name} must have shape (batch, sequence, vocab), got shape {tuple(logits.shape)}")
 
@@ -128,7 +199,7 @@ def token_kd_loss(student_logits, teacher_logits, temperature):
     """Token-level KD: Hinton et al.'s kd_loss at every position, averaged over all positions.
 
     loss = mean over (batch, sequence) of T² · KL(softmax(t/T) ‖ softmax(s/T)), the word-level
-    KD of Kim & Rush (EMNLP 2016) for characters. Logits are (batch, sequence, vocab).
+    KD of Kim & Rush (EMNLP 2016) for characters. Logits are (batch, sequence, vocab), finite.
     """
     _check_sequence_logits("student_logits", student_logits)
     _check_sequence_logits("teacher_logits", teacher_logits)
@@ -138,7 +209,7 @@ def token_kd_loss(student_logits, teacher_logits, temperature):
             f"{tuple(student_logits.shape)} and {tuple(teacher_logits.shape)}"
         )
     vocab = student_logits.shape[-1]
-    # every position is one row of an ordinary (rows, classes) KD problem
+    # every position is one row of an ordinary (rows, classes) KD problem; kd_loss checks values and devices
     return kd_loss(student_logits.reshape(-1, vocab), teacher_logits.reshape(-1, vocab), temperature)
 
 
@@ -148,21 +219,22 @@ def perplexity(model, text, vocabulary=None, context=128):
 
     The text is read in consecutive windows of ``context`` predictions, each starting from an
     empty state, so every character but the first is predicted once. A uniform model scores
-    exactly the vocabulary size.
+    exactly the vocabulary size. Runs where the model is, in eval mode; its mode is restored.
     """
-    indices = encode(text, vocabulary)
-    if len(indices) < 2:
-        raise ValueError(f"text must have at least 2 characters (one to read, one to predict), got {len(indices)}")
-    was_training = model.training
-    model.eval()
-    total, count = 0.0, 0
-    for start in range(0, len(indices) - 1, context):
-        window = indices[start : start + context + 1].unsqueeze(0)  # (1, ≤ context + 1)
-        logits = _logits(model, window[:, :-1])  # (1, sequence, vocab)
-        nll = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).double(), window[:, 1:].reshape(-1), reduction="sum")
-        total, count = total + nll.item(), count + window.shape[1] - 1
-    model.train(was_training)
-    return torch.tensor(total / count, dtype=torch.float64).exp().item()
+    vocabulary = _vocabulary(vocabulary, model=model)
+    _check_text("text", text, at_least=2)  # one character to read, one to predict
+    check_count("context", context)
+    device = device_of(model)
+    indices = encode(text, vocabulary).to(device)
+    # summed on the device in its widest float: one host read at the end, not one per window
+    total, count = torch.zeros((), dtype=widest_float(device), device=device), 0
+    with eval_mode(model):
+        for start in range(0, len(indices) - 1, context):
+            window = indices[start : start + context + 1].unsqueeze(0)  # (1, ≤ context + 1)
+            logits = _logits(model, window[:, :-1])  # (1, sequence, vocab)
+            total += F.cross_entropy(logits[0].to(total.dtype), window[0, 1:], reduction="sum")
+            count += window.shape[1] - 1
+    return (total / count).exp().item()
 
 # -----------------------------------------------------------------------------
 # generation
@@ -170,35 +242,40 @@ def perplexity(model, text, vocabulary=None, context=128):
 
 @torch.no_grad()
 def _generate(model, prompts, length, temperature, generator):
-    """Continue each row of ``prompts`` (streams, prompt) by ``length`` characters → (streams, length)."""
-    logits, hidden = model(prompts)  # read the prompts once
+    """Continue each row of ``prompts`` (streams, prompt) by ``length`` characters → (streams, length) on the CPU.
+
+    The model runs where it is; each draw is made on the CPU with the CPU ``generator``, from float64
+    probabilities (the CPU has float64 on every machine), so a seed draws alike on every device.
+    """
+    device = device_of(model)
+    logits, hidden = model(prompts.to(device))  # read the prompts once
     generated = []
     for _ in range(length):
         last = logits[:, -1]  # (streams, vocab)
         if temperature == 0:
             next_index = last.argmax(dim=-1, keepdim=True)  # greedy: the most likely character
         else:
-            probabilities = F.softmax(last.double() / temperature, dim=-1)
-            next_index = torch.multinomial(probabilities, 1, generator=generator)  # (streams, 1)
+            probabilities = F.softmax(last.cpu().double() / temperature, dim=-1)  # (streams, vocab) on the CPU
+            next_index = torch.multinomial(probabilities, 1, generator=generator).to(device)  # (streams, 1)
         generated.append(next_index)
         logits, hidden = model(next_index, hidden)
-    return torch.cat(generated, dim=1)  # (streams, length)
+    return torch.cat(generated, dim=1).cpu()  # (streams, length)
 
 
 def sample(model, prompt, length, temperature=1.0, seed=0, vocabulary=None):
     """``prompt`` followed by ``length`` characters drawn one at a time from softmax(logits / temperature).
 
-    temperature = 0 is greedy decoding (always the most likely character). Same seed, same text.
+    temperature = 0 is greedy decoding (always the most likely character). Same seed, same text, on any
+    device the model is on (up to the device's arithmetic). The model's mode is left as it was.
     """
-    if not isinstance(prompt, str) or not prompt:
-        raise ValueError(f"prompt must be a non-empty str, got {prompt!r}")
-    if temperature != 0:
-        _check_temperature(temperature)
-    was_training = model.training
-    model.eval()
+    vocabulary = _vocabulary(vocabulary, model=model)
+    _check_text("prompt", prompt, at_least=1)
+    check_count("length", length)
+    check_number("temperature", temperature, inclusive=True)  # 0: greedy decoding
+    check_count("seed", seed, low=0)
     generator = torch.Generator().manual_seed(seed)
-    continuation = _generate(model, encode(prompt, vocabulary).unsqueeze(0), length, temperature, generator)
-    model.train(was_training)
+    with eval_mode(model):
+        continuation = _generate(model, encode(prompt, vocabulary).unsqueeze(0), length, temperature, generator)
     return prompt + decode(continuation[0], vocabulary)
 
 
@@ -208,25 +285,40 @@ def teacher_text(teacher, prompts_from, characters, temperature=1.0, streams=64,
 
     ``streams`` continuations are generated side by side, each after a ``prompt_length`` prompt cut
     at a random position of ``prompts_from``; the continuations (without their prompts) are joined.
+    The teacher runs where it is, in eval mode; its mode is left as it was.
     """
-    if temperature != 0:
-        _check_temperature(temperature)
+    vocabulary = _vocabulary(vocabulary, teacher=teacher)
+    check_count("characters", characters)
+    check_number("temperature", temperature, inclusive=True)  # 0: greedy decoding
+    check_count("streams", streams)
+    check_count("prompt_length", prompt_length)
+    check_count("seed", seed, low=0)
+    _check_text("prompts_from", prompts_from, at_least=prompt_length + 1)  # one prompt and a character to spare
     prompt_indices = encode(prompts_from, vocabulary)
     generator = torch.Generator().manual_seed(seed)
     starts = torch.randint(0, len(prompt_indices) - prompt_length, (streams,), generator=generator)
     prompts = torch.stack([prompt_indices[s : s + prompt_length] for s in starts.tolist()])  # (streams, prompt)
-    was_training = teacher.training
-    teacher.eval()
-    written = _generate(teacher, prompts, -(-characters // streams), temperature, generator)  # (streams, length)
-    teacher.train(was_training)
+    with eval_mode(teacher):
+        written = _generate(teacher, prompts, -(-characters // streams), temperature, generator)  # (streams, length)
     return "".join(decode(row, vocabulary) for row in written)[:characters]
 
 # -----------------------------------------------------------------------------
 # training
 
 
+def _settings(settings, **overrides):
+    """TrainSettings for a language model: LANGUAGE_SETTINGS unless ``settings`` is given, with ``overrides``."""
+    settings = TrainSettings.of(LANGUAGE_SETTINGS if settings is None else settings, **overrides)
+    if settings.val is not None:
+        raise ValueError("val (a Split of images and labels) does not apply to language models; "
+                         "score held-out text with perplexity(model, text) instead")
+    return settings
+
+
 def _windows(text, vocabulary, context):
-    """Inputs and next-character targets of overlapping windows (stride context / 2): (N, context) each."""
+    """Inputs and next-character targets of overlapping windows (stride context / 2): (N, context) each, on the CPU."""
+    _check_text("text", text)
+    check_count("context", context)
     indices = encode(text, vocabulary)
     if len(indices) < context + 1:
         raise ValueError(f"text must have more than context={context} characters, got {len(indices)}")
@@ -235,53 +327,64 @@ def _windows(text, vocabulary, context):
     return windows[:, :-1], windows[:, 1:]
 
 
-def train_language_model(model, text, *, vocabulary=None, context=64, epochs=10, lr=3e-3, batch_size=32, seed=0,
-                         progress=True):
-    """Plain training: cross-entropy of every next character of ``text``."""
+def _next_character_loss(logits, targets):
+    """Cross-entropy of every next character: (batch, context, vocab) logits, (batch, context) targets."""
+    return hard_loss(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
+
+
+def train_language_model(model, text, *, vocabulary=None, context=64, settings=None, **overrides):
+    """Plain training: cross-entropy of every next character of ``text``, in windows of ``context``.
+
+    ``settings``/keywords: see kdlib.training.TrainSettings; the defaults are LANGUAGE_SETTINGS (epochs=10,
+    lr=3e-3, batch_size=32). Trains where the model is (or on ``device=``); returns a History.
+    """
+    vocabulary = _vocabulary(vocabulary, model=model)
+    settings = _settings(settings, **overrides)
     inputs, targets = _windows(text, vocabulary, context)
 
     def batch_loss(model, x, y):
-        logits = _logits(model, x)  # (batch, context, vocab)
-        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
+        return _next_character_loss(_logits(model, x), y)
 
-    return _fit(model, (inputs, targets), batch_loss, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
-                weight_decay=0.0, val=None, device=default_device(), progress=progress, desc="language model")
+    return fit(model, (inputs, targets), batch_loss, settings, desc="language model")
 
 
 def distill_token_level(student, teacher, text, *, temperature=2.0, alpha=0.5, vocabulary=None, context=64,
-                        epochs=10, lr=3e-3, batch_size=32, seed=0, progress=True):
+                        settings=None, **overrides):
     """Token-level KD: (1 − α)·CE(next character) + α·token_kd_loss(student, teacher, T) on ``text``.
 
-    The teacher's logits for every window are computed once and reused every epoch.
+    The teacher's logits for every window are computed once, where the teacher is, and reused every epoch.
+    ``settings``/keywords: as for train_language_model.
     """
-    _check_temperature(temperature)
-    _check_fraction("alpha", alpha)
+    vocabulary = _vocabulary(vocabulary, student=student, teacher=teacher)
+    check_temperature(temperature)
+    check_fraction("alpha", alpha)
+    settings = _settings(settings, **overrides)
     inputs, targets = _windows(text, vocabulary, context)
-    device = default_device()
-    teacher.to(device).eval()
-    with torch.no_grad():
-        teacher_logits = torch.cat([_logits(teacher, inputs[i : i + 256].to(device)).cpu()
-                                    for i in range(0, len(inputs), 256)])  # (N, context, vocab)
+    teacher_logits = frozen_outputs(_LogitsOnly(teacher), inputs)  # (N, context, vocab), on the CPU like inputs
 
     def batch_loss(model, x, y, t):
         logits = _logits(model, x)  # (batch, context, vocab)
-        hard = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
-        return (1 - alpha) * hard + alpha * token_kd_loss(logits, t, temperature)
+        return (1 - alpha) * _next_character_loss(logits, y) + alpha * token_kd_loss(logits, t, temperature)
 
-    return _fit(student, (inputs, targets, teacher_logits), batch_loss, epochs=epochs, lr=lr, batch_size=batch_size,
-                seed=seed, weight_decay=0.0, val=None, device=device, progress=progress, desc="token-level KD")
+    return fit(student, (inputs, targets, teacher_logits), batch_loss, settings, desc="token-level KD")
 
 
 def distill_sequence_level(student, teacher, text, *, characters=None, sampling_temperature=1.0, vocabulary=None,
-                           context=64, epochs=10, lr=3e-3, batch_size=32, seed=0, progress=True):
+                           context=64, settings=None, **overrides):
     """Sequence-level KD (Kim & Rush 2016): plain training on ``characters`` of text the teacher wrote.
 
     Prompts are cut from ``text``; ``sampling_temperature`` = 0 writes greedily (the teacher's
     mode, as Kim & Rush's beam search approximates), 1 samples its full distribution. The
-    student never sees the teacher's probabilities, only its text. Returns (history, the text).
+    student never sees the teacher's probabilities, only its text. ``settings``/keywords: as for
+    train_language_model (its seed also seeds the teacher's writing). Returns (history, the text).
     """
-    written = teacher_text(teacher, text, characters or len(text), sampling_temperature, seed=seed,
+    vocabulary = _vocabulary(vocabulary, student=student, teacher=teacher)
+    _check_text("text", text)
+    check_number("sampling_temperature", sampling_temperature, inclusive=True)  # 0: greedy decoding
+    if characters is not None:
+        check_count("characters", characters)
+    settings = _settings(settings, **overrides)
+    written = teacher_text(teacher, text, characters or len(text), sampling_temperature, seed=settings.seed,
                            vocabulary=vocabulary)
-    history = train_language_model(student, written, vocabulary=vocabulary, context=context, epochs=epochs, lr=lr,
-                                   batch_size=batch_size, seed=seed, progress=progress)
+    history = train_language_model(student, written, vocabulary=vocabulary, context=context, settings=settings)
     return history, written

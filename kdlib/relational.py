@@ -8,16 +8,16 @@ and teacher embeddings may have different widths.
 Shapes: embeddings are ``(batch, features)`` floating tensors; the student's and the teacher's
 share the batch, not the width. The teacher is detached: gradients reach the student only.
 """
-import math
-import numbers
-
 import torch
 import torch.nn.functional as F
 
+from .arguments import (check_count, check_finite, check_fraction, check_labels, check_model, check_number,
+                        check_same_device, check_split, check_temperature)
 from .data import UNLABELLED
-from .losses import _check_fraction, _check_temperature, kd_loss
+from .devices import widest_float
+from .losses import hard_loss, kd_loss
 from .models import penultimate
-from .training import _check_split, _fit, default_device
+from .training import TrainSettings, class_count, fit, frozen_outputs
 
 _EPSILON = 1e-12  # floor under a mean distance we divide by
 
@@ -32,6 +32,7 @@ def _check_embeddings(name, embeddings):
         raise ValueError(f"{name} must have shape (batch, features), got shape {tuple(embeddings.shape)}")
     if embeddings.shape[0] < 2 or embeddings.shape[1] < 1:
         raise ValueError(f"{name} needs at least 2 examples of at least 1 feature, got shape {tuple(embeddings.shape)}")
+    check_finite(name, embeddings)
 
 
 def _check_embedding_pair(student_emb, teacher_emb):
@@ -44,16 +45,7 @@ def _check_embedding_pair(student_emb, teacher_emb):
             f"{student_emb.shape[0]} and {teacher_emb.shape[0]} (shapes {tuple(student_emb.shape)} "
             f"and {tuple(teacher_emb.shape)})"
         )
-    if student_emb.device != teacher_emb.device:
-        raise ValueError(f"student_emb and teacher_emb must be on one device, got {student_emb.device} and {teacher_emb.device}")
-
-
-def _check_weight(name, weight):
-    """Loss weights are finite numbers >= 0."""
-    if isinstance(weight, bool) or not isinstance(weight, numbers.Real):
-        raise TypeError(f"{name} must be a number >= 0, got {type(weight).__name__}")
-    if not (math.isfinite(weight) and weight >= 0):
-        raise ValueError(f"{name} must be a finite number >= 0, got {weight}")
+    check_same_device("student_emb", student_emb, "teacher_emb", teacher_emb)
 
 
 def pairwise_distances(emb):
@@ -118,8 +110,8 @@ def rkd_loss(student_emb, teacher_emb, distance_weight=25.0, angle_weight=50.0):
     The defaults are the paper's weights for image classification (λ_D = 25, λ_A = 50);
     for metric learning the paper uses λ_D = 1, λ_A = 2.
     """
-    _check_weight("distance_weight", distance_weight)
-    _check_weight("angle_weight", angle_weight)
+    check_number("distance_weight", distance_weight, inclusive=True)
+    check_number("angle_weight", angle_weight, inclusive=True)
     distance = rkd_distance_loss(student_emb, teacher_emb)
     angle = rkd_angle_loss(student_emb, teacher_emb)
     return distance_weight * distance + angle_weight * angle
@@ -131,59 +123,61 @@ def recall_at_1(embeddings, labels, chunk_size=1024):
 
     The metric-learning score Park et al. report (Recall@K with K = 1). Queries are processed
     ``chunk_size`` at a time so 10 000 embeddings need no 10 000 × 10 000 matrix at once.
+    Computed where the embeddings are (labels must be there too), in float64 where the device has it.
     """
     _check_embeddings("embeddings", embeddings)
-    if not torch.is_tensor(labels) or labels.shape != embeddings.shape[:1]:
-        raise ValueError(
-            f"labels must be a tensor of shape ({len(embeddings)},), one per embedding, got "
-            f"{tuple(labels.shape) if torch.is_tensor(labels) else type(labels).__name__}"
-        )
-    embeddings = embeddings.to(torch.float64)  # ties and near-ties resolved in double precision
-    hits = 0
+    if not torch.is_tensor(labels) or labels.dtype != torch.int64:
+        raise TypeError(f"labels must be int64 class indices, one per embedding, got "
+                        f"{labels.dtype if torch.is_tensor(labels) else type(labels).__name__}")
+    if labels.shape != embeddings.shape[:1]:
+        raise ValueError(f"labels must be a tensor of shape ({len(embeddings)},), one per embedding, "
+                         f"got {tuple(labels.shape)}")
+    check_same_device("embeddings", embeddings, "labels", labels)
+    check_count("chunk_size", chunk_size)
+    embeddings = embeddings.to(widest_float(embeddings.device))  # ties and near-ties resolved in double precision
+    hits = torch.zeros((), dtype=torch.int64, device=embeddings.device)  # summed on the device, read once
     for start in range(0, len(embeddings), chunk_size):
         queries = embeddings[start : start + chunk_size]  # (chunk, features)
         distances = torch.cdist(queries, embeddings)  # (chunk, N)
-        rows = torch.arange(len(queries))
+        rows = torch.arange(len(queries), device=embeddings.device)
         distances[rows, rows + start] = float("inf")  # a row is not its own neighbour
         nearest = distances.argmin(dim=1)  # (chunk,)
-        hits += (labels[nearest] == labels[start : start + chunk_size]).sum().item()
-    return hits / len(embeddings)
+        hits += (labels[nearest] == labels[start : start + chunk_size]).sum()
+    return hits.item() / len(embeddings)
 
 
 def distill_relational(student, teacher, data, *, temperature=4.0, alpha=0.9, distance_weight=25.0,
-                       angle_weight=50.0, epochs=30, lr=1e-3, batch_size=64, seed=0, weight_decay=0.0,
-                       val=None, device=None, progress=True):
+                       angle_weight=50.0, settings=None, **overrides):
     """Train ``student`` on (1 − α)·CE + α·kd_loss(T) + λ_D·RKD-D + λ_A·RKD-A (Park et al. CVPR 2019).
 
     The RKD terms compare the penultimate features (``kdlib.models.penultimate``) of student and
     teacher within each mini-batch, as the paper applies them to the last pooling layer for
     classification. Rows labelled ``UNLABELLED`` get no cross-entropy. The teacher is frozen;
-    its features and logits are computed once and reused every epoch.
+    its features and logits are computed once, where it is, and reused every epoch.
+    ``settings``/keywords: see TrainSettings (epochs=30, lr=1e-3, batch_size=64 (>= 2), ...).
     """
-    _check_split(data)
-    _check_temperature(temperature)
-    _check_fraction("alpha", alpha)
-    _check_weight("distance_weight", distance_weight)
-    _check_weight("angle_weight", angle_weight)
-    if batch_size < 2:
-        raise ValueError(f"batch_size must be >= 2: relations need pairs of examples, got {batch_size}")
-    device = device or default_device()
-    teacher.to(device).eval()
-    with torch.no_grad():
-        teacher_features = torch.cat([penultimate(teacher, data.x[i : i + 1024].to(device)).cpu()
-                                      for i in range(0, len(data.x), 1024)])  # (N, teacher_features)
-        teacher_logits = teacher[-1](teacher_features.to(device)).cpu()  # (N, classes)
+    check_model("student", student)
+    check_model("teacher", teacher)
+    check_split(data)
+    check_temperature(temperature)
+    check_fraction("alpha", alpha)
+    check_number("distance_weight", distance_weight, inclusive=True)
+    check_number("angle_weight", angle_weight, inclusive=True)
+    settings = TrainSettings.of(settings, **overrides)
+    if settings.batch_size < 2:
+        raise ValueError(f"batch_size must be >= 2: relations need pairs of examples, got {settings.batch_size}")
+    t_features, t_logits = frozen_outputs(teacher, data.x, batch_size=settings.batch_size, features=True)
+    classes, student_classes = t_logits.shape[1], class_count(student, data.x)
+    if student_classes != classes:
+        raise ValueError(f"student and teacher must score the same classes, got {student_classes} and {classes}")
+    check_labels("data.y", data.y, classes, unlabelled=UNLABELLED)
 
-    def batch_loss(model, x, y, t_features, t_logits):
+    def batch_loss(model, x, y, t_features, t_logits):  # t_features: (batch, teacher_features)
         features = penultimate(model, x)  # (batch, student_features)
         logits = model[-1](features)  # (batch, classes)
-        labelled = y != UNLABELLED
-        hard = F.cross_entropy(logits[labelled], y[labelled]) if labelled.any() else logits.new_zeros(())
-        loss = (1 - alpha) * hard + alpha * kd_loss(logits, t_logits, temperature)
+        loss = (1 - alpha) * hard_loss(logits, y) + alpha * kd_loss(logits, t_logits, temperature)
         if len(x) < 2:  # a last mini-batch of one example has no relations
             return loss
         return loss + rkd_loss(features, t_features, distance_weight, angle_weight)
 
-    tensors = (data.x, data.y, teacher_features, teacher_logits)
-    return _fit(student, tensors, batch_loss, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
-                weight_decay=weight_decay, val=val, device=device, progress=progress, desc="distill_relational")
+    return fit(student, (data.x, data.y, t_features, t_logits), batch_loss, settings, desc="distill_relational")

@@ -12,15 +12,20 @@ import math
 import torch
 import torch.nn.functional as F
 
+from .arguments import (check_count, check_finite, check_model, check_number, check_split, check_temperature,
+                        check_tensor)
 from .data import Split
-from .losses import _check_temperature
-from .training import _check_split, predict_logits
+from .devices import device_of
+from .training import predict_logits
 
 
 def shift(x, rows, cols):
     """Move images (batch, channels, H, W) down by ``rows`` and right by ``cols`` pixels, zero-filled."""
+    check_tensor("x", x, dims=4)
     height, width = x.shape[-2:]
-    if abs(rows) >= height or abs(cols) >= width:
+    check_count("rows", rows, low=1 - height)
+    check_count("cols", cols, low=1 - width)
+    if rows >= height or cols >= width:
         raise ValueError(f"shift ({rows}, {cols}) must be smaller than the image size ({height}, {width})")
     padded = F.pad(x, (max(cols, 0), max(-cols, 0), max(rows, 0), max(-rows, 0)))  # (batch, C, H+|r|, W+|c|)
     top, left = max(-rows, 0), max(-cols, 0)
@@ -32,6 +37,8 @@ def rotate(x, degrees):
 
     Positive angles turn the image clockwise as displayed (row 0 at the top).
     """
+    check_tensor("x", x, dims=4, floating=True)
+    check_number("degrees", degrees, low=-math.inf)  # any finite angle
     angle = math.radians(degrees)
     cos, sin = math.cos(angle), math.sin(angle)
     # affine_grid maps output coordinates in [-1, 1] to input coordinates: the inverse rotation
@@ -42,6 +49,7 @@ def rotate(x, degrees):
 
 def digit_augmentations(degrees=10.0):
     """Small deterministic transforms of digit images: identity, ±1-pixel shifts, ±``degrees`` rotations."""
+    check_number("degrees", degrees, low=-math.inf)  # now, not at the first call of a rotation
     return [
         lambda x: x,
         lambda x: shift(x, 1, 0),
@@ -53,35 +61,51 @@ def digit_augmentations(degrees=10.0):
     ]
 
 
-def ensemble_labels(teacher, x, augmentations, temperature=1.0, device=None):
+def ensemble_labels(teacher, x, augmentations, temperature=1.0):
     """Radosavovic et al., CVPR 2018, "Data Distillation": the teacher's prediction averaged over transforms.
 
     soft = (1/A) Σ_a softmax(teacher(a(x)) / T) over the A augmentations; hard = argmax soft.
     The paper averages the outputs of geometric transforms (its transforms are label-preserving
     for classification, so no inverse transform is needed) and trains on the hard labels.
-    Returns (soft (N, classes), hard (N,) int64), on the CPU.
+    The images are moved to the teacher once and transformed there; the teacher runs in eval mode
+    (its modes are restored). Returns (soft (N, classes), hard (N,) int64), where ``x`` is.
     """
-    _check_temperature(temperature)
-    if not torch.is_tensor(x) or x.dim() != 4 or len(x) == 0:
-        raise ValueError(f"x must be a non-empty batch of images (N, channels, H, W), got {getattr(x, 'shape', x)}")
-    augmentations = list(augmentations)
-    if not augmentations or not all(callable(a) for a in augmentations):
-        raise ValueError("augmentations must be a non-empty list of functions images -> images")
-    total = 0
-    for augment in augmentations:
-        augmented = augment(x)
-        if augmented.shape != x.shape:
-            raise ValueError(f"an augmentation changed the images' shape from {tuple(x.shape)} to {tuple(augmented.shape)}")
-        total = total + F.softmax(predict_logits(teacher, augmented, device=device) / temperature, dim=1)
+    check_model("teacher", teacher)
+    check_tensor("x", x, dims=4, floating=True)
+    if len(x) == 0:
+        raise ValueError(f"x must be a non-empty batch of images (N, channels, H, W), got shape {tuple(x.shape)}")
+    check_finite("x", x)
+    check_temperature(temperature)
+    if not isinstance(augmentations, (list, tuple)) or not all(callable(a) for a in augmentations):
+        raise TypeError(f"augmentations must be a list of functions images -> images, got "
+                        f"{type(augmentations).__name__}")
+    if len(augmentations) == 0:
+        raise ValueError("augmentations must be a non-empty list of functions images -> images, got an empty list")
+    images, total = x.to(device_of(teacher)), 0  # (N, C, H, W), where the teacher is
+    for k, augment in enumerate(augmentations):
+        augmented = augment(images)
+        check_tensor(f"augmentations[{k}](x)", augmented)
+        if augmented.shape != images.shape:
+            raise ValueError(f"augmentations[{k}] changed the images' shape from {tuple(x.shape)} to "
+                             f"{tuple(augmented.shape)}")
+        total = total + F.softmax(predict_logits(teacher, augmented) / temperature, dim=1)  # (N, classes)
     soft = total / len(augmentations)  # (N, classes)
-    return soft, soft.argmax(dim=1)
+    return soft.to(x.device), soft.argmax(dim=1).to(x.device)
 
 
 def transfer_set_without(data, missing_classes):
-    """The Split with every example whose label is in ``missing_classes`` removed."""
-    _check_split(data)
-    missing = torch.as_tensor(list(missing_classes), dtype=data.y.dtype)
-    keep = ~torch.isin(data.y, missing)  # (N,)
+    """The Split with every example whose label is in ``missing_classes`` (class indices) removed."""
+    check_split(data)
+    if torch.is_tensor(missing_classes):
+        missing_classes = missing_classes.tolist()
+    if not isinstance(missing_classes, (list, tuple, range, set)):
+        raise TypeError(f"missing_classes must be a list of class indices, got {type(missing_classes).__name__}")
+    missing_classes, largest = list(missing_classes), int(data.y.max())
+    for k, c in enumerate(missing_classes):
+        check_count(f"missing_classes[{k}]", c, low=0)
+        if c > largest:
+            raise ValueError(f"missing_classes[{k}] must be a class of data's labels (0 to {largest}), got {c}")
+    keep = ~torch.isin(data.y, torch.tensor(missing_classes, dtype=data.y.dtype, device=data.y.device))  # (N,)
     if not keep.any():
-        raise ValueError(f"removing classes {missing.tolist()} leaves no examples")
+        raise ValueError(f"removing classes {missing_classes} leaves no examples")
     return Split(data.x[keep], data.y[keep])

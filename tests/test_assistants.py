@@ -2,10 +2,11 @@
 import pytest
 import torch
 
+from device_probe import follows_meta, on_meta, untouched
 from kdlib import data, models
 from kdlib.assistants import distill_chain, evaluate_each, gap_sweep, trace_distillation
 from kdlib.metrics import parameter_count
-from kdlib.training import distill, evaluate, train
+from kdlib.training import TrainSettings, distill, evaluate, train
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +58,7 @@ def test_chain_is_deterministic_and_learns(digits, teacher):
 
 
 def test_chain_rejects_too_few_models_and_non_models(digits, teacher):
-    with pytest.raises(ValueError, match=r"at least one model to distil, got 1 model\(s\)"):
+    with pytest.raises(ValueError, match=r"models must hold at least 2 model\(s\), got 1"):
         distill_chain([teacher], digits.train)
     with pytest.raises(TypeError, match="list of torch.nn.Module, got Sequential"):
         distill_chain(teacher, digits.train)
@@ -123,5 +124,79 @@ def test_gap_sweep_trains_students_at_their_own_learning_rate(digits):
     distill(student_, teacher_, digits.train, epochs=2, lr=3e-2, seed=1, progress=False)
     assert sweep.teacher_accuracy == [evaluate(teacher_, digits.val)]
     assert sweep.student_accuracy == [evaluate(student_, digits.val)]
-    with pytest.raises(ValueError, match="student_lr must be > 0, got 0"):
+    with pytest.raises(ValueError, match="student_lr must be a finite number > 0, got 0"):
         gap_sweep(build_teacher, [32], lambda seed: mlp(4, seed), digits.train, digits.val, student_lr=0)
+
+
+def test_settings_and_keywords_are_the_same_run(digits, teacher):
+    by_keywords = distill_chain([teacher, mlp(8, seed=1)], digits.train, epochs=1, lr=3e-3, seed=2, progress=False)
+    settings = TrainSettings(epochs=1, lr=3e-3, seed=2, progress=False)
+    by_settings = distill_chain([teacher, mlp(8, seed=1)], digits.train, settings=settings)
+    overridden = distill_chain([teacher, mlp(8, seed=1)], digits.train, settings=TrainSettings.of(settings, seed=0),
+                               seed=2)
+    assert same_weights(by_keywords[1], by_settings[1]) and same_weights(by_keywords[1], overridden[1])
+
+
+# ---- device policy: models are left as found, students end in eval mode, everything runs where the model is ----
+
+TOY = data.Split(torch.rand(24, 1, 8, 8, generator=torch.Generator().manual_seed(0)), torch.arange(24) % 10)
+QUICK = dict(epochs=1, progress=False)
+
+
+def caller_model(frozen_layer, seed=0):
+    """A model as a caller may hold it: in train mode, optionally with its first layer frozen in eval mode."""
+    model = mlp(8, seed).train()
+    if frozen_layer:
+        model[1].eval()
+    return model
+
+
+def trained_in_eval_mode_on_the_cpu(model):
+    return not any(m.training for m in model.modules()) and {p.device.type for p in model.parameters()} == {"cpu"}
+
+
+@pytest.mark.parametrize("frozen_layer", [False, True])
+def test_chain_leaves_the_teacher_as_found_and_students_in_eval_mode(frozen_layer):
+    teacher = caller_model(frozen_layer)
+    before = untouched(teacher)
+    chain = distill_chain([teacher, caller_model(frozen_layer, 1), mlp(4, 2)], TOY, **QUICK)
+    assert untouched(teacher) == before
+    assert all(trained_in_eval_mode_on_the_cpu(model) for model in chain[1:])
+
+
+@pytest.mark.parametrize("frozen_layer", [False, True])
+def test_evaluate_each_leaves_every_model_as_found(frozen_layer):
+    chain = [caller_model(frozen_layer, seed) for seed in range(2)]
+    before = [untouched(model) for model in chain]
+    evaluate_each(chain, TOY)
+    assert [untouched(model) for model in chain] == before
+
+
+def test_chain_and_evaluate_each_follow_models_on_meta():
+    for call in (lambda models: distill_chain(models, TOY, **QUICK), lambda models: evaluate_each(models, TOY)):
+        metas = [on_meta(mlp(8, seed)) for seed in range(2)]
+        follows_meta(lambda: call([meta for meta, _ in metas]))
+        seen = [device for _, devices in metas for device in devices]
+        assert seen and set(seen) == {"meta"}
+
+
+def test_gap_sweep_trains_its_models_where_they_are_built_and_leaves_them_in_eval_mode():
+    built = []
+
+    def keep(model):
+        built.append(model)
+        return model
+
+    gap_sweep(lambda width, seed: keep(mlp(width, seed)), [4], lambda seed: keep(mlp(2, seed)), TOY, TOY, **QUICK)
+    assert len(built) == 2 and all(trained_in_eval_mode_on_the_cpu(model) for model in built)
+    seen = []
+
+    def on_meta_too(model):
+        meta, devices = on_meta(model)
+        seen.append(devices)
+        return meta
+
+    follows_meta(lambda: gap_sweep(lambda width, seed: on_meta_too(mlp(width, seed)), [4],
+                                   lambda seed: on_meta_too(mlp(2, seed)), TOY, TOY, **QUICK))
+    seen = [device for devices in seen for device in devices]
+    assert seen and set(seen) == {"meta"}

@@ -3,6 +3,7 @@
 - course/ is exactly what `nbgrader generate_assignment` makes from solutions/;
 - the solution notebook scores full marks, the untouched learner notebook zero on every graded cell;
 - every plausible wrong answer in tests/mutants/ scores zero on its exercise and full marks elsewhere;
+- a learner stuck on every exercise still sees every other cell of the lesson run;
 - abuse: an endless cell, an edited or deleted test cell, an exercise that raises cost only their own points;
 - no solution or hidden test leaks into course/.
 """
@@ -135,6 +136,21 @@ def test_solution_scores_full_marks(lesson):
 def test_untouched_notebook_scores_zero(lesson):
     scores = autograded(lesson)["untouched"]
     assert scores and all(score == 0 for score, _ in scores.values()), scores
+
+
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_a_learner_stuck_on_every_exercise_still_sees_the_whole_lesson_run(lesson):
+    """The untouched notebook, exactly as released, was executed by autograde above: only its graded test
+    cells may fail; every other cell runs on kdlib's reference functions (checks.yours_or_kdlib)."""
+    autograded(lesson)
+    executed = nbformat.read(notebook_path(course_root() / "autograded" / "untouched", lesson), as_version=4)
+    failed = [(index, output.get("ename"), output.get("evalue", "")[:200]) for index, cell in enumerate(executed.cells)
+              if cell.cell_type == "code" and not cell.metadata.get("nbgrader", {}).get("grade")
+              for output in cell.get("outputs", []) if output.get("output_type") == "error"]
+    assert not failed, f"cells of the unsolved {lesson} that fail (index, error, message): {failed}"
+    tests = [c for c in executed.cells if c.metadata.get("nbgrader", {}).get("grade")]
+    assert all(any(o.get("output_type") == "error" for o in c.get("outputs", [])) for c in tests), \
+        "an unsolved exercise's test cell passed: the stub must fail its tests"
 
 
 @pytest.mark.parametrize("lesson", LESSONS)

@@ -3,6 +3,7 @@ import pytest
 import torch
 from torch import nn
 
+from device_probe import follows_meta, on_meta, untouched
 from kdlib import datafree, models
 from kdlib.data import Split
 from kdlib.training import predict_logits, train
@@ -188,7 +189,7 @@ def test_errors_name_what_was_expected(teacher, digits, metadata):
         datafree.record_metadata(teacher, digits.train.x, "top_layer")
     with pytest.raises(ValueError, match="at least 2 examples each"):
         datafree.record_metadata(teacher, Split(digits.train.x[:5], digits.train.y[:5]), "top_layer")
-    with pytest.raises(ValueError, match="labels 0..9"):
+    with pytest.raises(ValueError, match=r"class indices in \[0, 9\] for 10 classes"):
         datafree.record_metadata(teacher, Split(digits.train.x, torch.full_like(digits.train.y, -1)), "top_layer")
     with pytest.raises(TypeError, match="int64"):
         datafree.record_metadata(teacher, Split(digits.train.x, digits.train.y.float()), "top_layer")
@@ -214,3 +215,87 @@ def test_errors_name_what_was_expected(teacher, digits, metadata):
         datafree.deep_inversion(bn_teacher, (1, 8, 8), 3, count_per_class=1, steps=1, progress=False)
     with pytest.raises(TypeError, match="nn.Sequential"):
         datafree.activations(nn.Linear(2, 2), torch.zeros(1, 2))
+
+
+# ---- device policy (kdlib.devices) ----------------------------------------------------------------
+
+def bn_teacher_in(modes):
+    """A small BatchNorm MLP teacher whose modes are: "train", or "mixed" (training, but its first BatchNorm in
+    eval mode, as a caller may freeze one), or "mixed eval" (eval, but that BatchNorm in training mode)."""
+    net = models.mlp((1, 8, 8), 10, width=8, depth=2, seed=0, batch_norm=True)
+    net.train(modes != "mixed eval")
+    net[2].train(modes == "mixed eval")
+    return net
+
+
+def state(model):
+    return {name: tensor.clone() for name, tensor in model.state_dict().items()}
+
+
+@pytest.fixture(scope="module")
+def device_calls(digits):
+    """{name: call(teacher)} for every public datafree function that takes a model; CPU inputs throughout."""
+    recorded = datafree.record_metadata(bn_teacher_in("train").eval(), digits.train, "all_layers")
+    x, labels = digits.train.x[:6], digits.train.y[:6]
+    return {
+        "activations": lambda t: datafree.activations(t, x),
+        "record_metadata": lambda t: datafree.record_metadata(t, digits.train, "spectral", components=2),
+        "reconstruction_step": lambda t: datafree.reconstruction_step(
+            t, x.clone().requires_grad_(True), [torch.zeros(6, 8), torch.zeros(6, 8), torch.zeros(6, 10)], "all_layers",
+            torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)),
+        "reconstruct": lambda t: datafree.reconstruct(t, recorded, count_per_class=1, steps=2, progress=False),
+        "batchnorm_statistics_loss": lambda t: datafree.batchnorm_statistics_loss(t, x),
+        "deep_inversion_loss": lambda t: datafree.deep_inversion_loss(t, x, labels),
+        "deep_inversion": lambda t: datafree.deep_inversion(t, (1, 8, 8), 10, count_per_class=1, steps=2, batch_size=4,
+                                                            progress=False),
+    }
+
+
+TAKES_A_MODEL = ["activations", "record_metadata", "reconstruction_step", "reconstruct", "batchnorm_statistics_loss",
+                 "deep_inversion_loss", "deep_inversion"]
+
+
+@pytest.mark.parametrize("modes", ["train", "mixed", "mixed eval"])
+@pytest.mark.parametrize("name", TAKES_A_MODEL)
+def test_the_teacher_is_left_as_found(device_calls, name, modes):
+    teacher = bn_teacher_in(modes)
+    teacher[1].weight.requires_grad_(False)  # a caller's own frozen layer stays frozen, the rest trainable
+    before, flags, values = untouched(teacher), [p.requires_grad for p in teacher.parameters()], state(teacher)
+    device_calls[name](teacher)
+    assert untouched(teacher) == before
+    assert [p.requires_grad for p in teacher.parameters()] == flags
+    assert all(p.grad is None for p in teacher.parameters())  # only the pixels get gradients
+    assert all(torch.equal(values[k], v) for k, v in teacher.state_dict().items())  # BN running statistics too
+
+
+@pytest.mark.parametrize("name", TAKES_A_MODEL)
+def test_the_teachers_device_is_followed(device_calls, name):
+    meta, seen = on_meta(bn_teacher_in("train").eval())
+    follows_meta(lambda: device_calls[name](meta))
+    assert seen and set(seen) == {"meta"}, seen
+
+
+def test_reconstruct_and_deep_inversion_return_where_the_teacher_is(metadata, teacher):
+    rebuilt = datafree.reconstruct(teacher, metadata["top_layer"], count_per_class=1, steps=1, progress=False)
+    assert rebuilt.x.device == rebuilt.y.device == torch.device("cpu")
+    made = datafree.deep_inversion(on_meta(bn_teacher_in("train"))[0].eval(), (1, 8, 8), 10, count_per_class=1,
+                                   steps=1, progress=False)
+    assert made.x.device.type == made.y.device.type == "meta"  # DeepInversion runs through on meta: shapes only
+
+
+def test_batchnorm_loss_of_a_training_teacher_is_its_eval_loss_and_updates_nothing():
+    # float64: on a teacher left in training mode, the loss reads the running statistics (eval mode) and the
+    # batch does not overwrite them; before, BatchNorm normalised with the batch and moved its running mean
+    x = torch.tensor([[1.0, 2.0], [-1.0, 0.5], [0.0, -3.0], [2.0, 1.0]], dtype=torch.float64)
+    net = nn.Sequential(nn.Flatten(), nn.Linear(2, 3), nn.BatchNorm1d(3), nn.ReLU(), nn.Linear(3, 2)).double().eval()
+    with torch.no_grad():
+        hidden = net[1](x)  # (4, 3), the BN input
+        net[2].running_mean.copy_(hidden.mean(0) + torch.tensor([3.0, 4.0, 0.0], dtype=torch.float64))
+        net[2].running_var.copy_(hidden.var(0, correction=0))
+        expected_logits = net(x)  # eval mode
+    running = net[2].running_mean.clone()
+    net.train()
+    loss, logits = datafree.batchnorm_statistics_loss(net, x)
+    assert loss.item() == pytest.approx(5.0, abs=1e-12)  # ‖(3, 4, 0)‖₂, as in eval mode
+    torch.testing.assert_close(logits, expected_logits, rtol=0, atol=1e-12)
+    assert torch.equal(net[2].running_mean, running) and net.training and net[2].training

@@ -3,13 +3,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from device_probe import follows_meta, on_meta, untouched
 from kdlib.data import Split
 from kdlib.dataset_distillation import (crop_scale_rotate, distill_dataset, distribution_matching,
                                         distribution_matching_loss, evaluate_synthetic, gradient_distance,
                                         gradient_matching, initial_synthetic, inner_step, poison_labels, random_shift,
                                         unrolled_train)
 from kdlib.models import cnn, convnet, mlp
-from kdlib.training import evaluate
+from kdlib.training import TrainSettings, evaluate
 
 
 def tiny_linear():
@@ -229,7 +230,9 @@ def test_convnet_shapes_and_layers():
     from kdlib.models import convnet
     model = convnet(1, 10, 28, width=16, depth=3)
     assert model(torch.zeros(5, 1, 28, 28)).shape == (5, 10)
-    assert model[-1].in_features == 16 * 3 * 3  # 28 → 14 → 7 → 3
+    assert model[-1].in_features == 16 * 4 * 4  # one-channel 28×28 (MNIST): padding 3 first, 32 → 16 → 8 → 4
+    rgb = convnet(3, 10, 28, width=16, depth=3)  # any other input: padding 1, 28 → 14 → 7 → 3
+    assert rgb(torch.zeros(2, 3, 28, 28)).shape == (2, 10) and rgb[-1].in_features == 16 * 3 * 3
     assert sum(isinstance(m, nn.GroupNorm) for m in model) == 3
     assert sum(isinstance(m, nn.AvgPool2d) for m in model) == 3
     small = convnet(3, 4, (8, 8), width=8, depth=3)  # 8 → 4 → 2 → 1
@@ -271,3 +274,138 @@ def test_convnet_rejects_bad_sizes():
         convnet(1, 0, 28)
     with pytest.raises(ValueError, match="image_height"):
         convnet(1, 10, (0, 28))
+
+
+# -----------------------------------------------------------------------------
+# device policy (kdlib.devices): the methods run where build_model puts its networks
+
+SMALL = lambda seed: cnn(1, 10, width=4, depth=2, seed=seed)
+LEAVES = sum(1 for m in SMALL(0).modules() if not list(m.children()))  # layers one forward pass goes through
+
+
+def meta_builder(build):
+    """build_model on the meta device; the devices every built network's layers see, one list per network."""
+    seen_per_network = []
+
+    def build_on_meta(seed):
+        meta, seen = on_meta(build(seed))
+        seen_per_network.append(seen)
+        return meta
+
+    return build_on_meta, seen_per_network
+
+
+BUILDER_CALLS = {
+    "distill_dataset": lambda build, real: distill_dataset(build, real, 1, steps=2, iterations=2, batch_size=16,
+                                                           progress=False),
+    "distill_dataset random init": lambda build, real: distill_dataset(build, real, 1, steps=2, iterations=2,
+                                                                       batch_size=16, fixed_init=False, progress=False),
+    "distribution_matching": lambda build, real: distribution_matching(build, real, 1, iterations=2, batch_size=8,
+                                                                       max_shift=1, progress=False),
+    "gradient_matching": lambda build, real: gradient_matching(build, real, 1, iterations=1, outer_loop=1,
+                                                               inner_loop=1, batch_size=8, max_shift=1, progress=False),
+    "evaluate_synthetic": lambda build, real: evaluate_synthetic(initial_synthetic(real, 1), build, real, runs=1,
+                                                                 epochs=1, max_shift=1, progress=False),
+    "evaluate_synthetic papers": lambda build, real: evaluate_synthetic(initial_synthetic(real, 1), build, real,
+                                                                        runs=1, epochs=1, recipe="papers",
+                                                                        progress=False),
+}
+
+
+@pytest.mark.parametrize("name", BUILDER_CALLS)
+def test_methods_run_where_build_model_puts_the_networks(digits, name):
+    build, seen_per_network = meta_builder(SMALL)
+    follows_meta(lambda: BUILDER_CALLS[name](build, digits.train))
+    seen = [device for network in seen_per_network for device in network]
+    # more than the one-example class check: the method's own passes ran on meta too
+    assert len(seen) > LEAVES and set(seen) == {"meta"}, seen
+
+
+def test_the_synthetic_set_is_made_where_the_networks_are(digits):
+    build, _ = meta_builder(SMALL)
+    matched = gradient_matching(build, digits.train, 1, iterations=1, outer_loop=1, inner_loop=1, batch_size=8,
+                                progress=False)
+    assert matched.x.device.type == matched.y.device.type == "meta" and matched.x.shape == (10, 1, 8, 8)
+    start = initial_synthetic(digits.train, 1, init="noise")  # no network: where the real data is
+    assert start.x.device == start.y.device == digits.train.x.device
+
+
+def bn_cnn_in(modes):
+    """A BatchNorm CNN in training mode, with its first BatchNorm in eval mode when modes == "mixed"."""
+    net = cnn(1, 10, width=4, depth=2, seed=0, batch_norm=True).train()
+    net[1].train(modes != "mixed")
+    return net
+
+
+MODEL_CALLS = {  # the public functions that take a model from their caller
+    "unrolled_train": lambda model, syn: unrolled_train(model, syn, torch.tensor([0.1, 0.2])),
+    "inner_step": lambda model, syn: inner_step({k: v.detach().clone().requires_grad_(True)
+                                                 for k, v in model.named_parameters()}, syn.x, syn.y, 0.1, model),
+    "distribution_matching_loss": lambda model, syn: distribution_matching_loss(model[:-1], syn.x, syn.y, syn.x,
+                                                                                syn.y, 10),
+}
+
+
+@pytest.mark.parametrize("modes", ["train", "mixed"])
+def test_unrolled_train_leaves_the_model_as_found(digits, modes):
+    # unrolled_train trains a copy: the caller's BatchNorm statistics must not move (they did before)
+    model, synthetic = bn_cnn_in(modes), initial_synthetic(digits.train, 1)
+    before, values = untouched(model), {k: v.clone() for k, v in model.state_dict().items()}
+    trained = unrolled_train(model, synthetic, torch.tensor([0.1, 0.2]))
+    assert untouched(model) == before and all(torch.equal(values[k], v) for k, v in model.state_dict().items())
+    assert not trained.training and not any(m.training for m in trained.modules())
+
+
+@pytest.mark.parametrize("modes", ["train", "mixed"])
+@pytest.mark.parametrize("name", ["inner_step", "distribution_matching_loss"])
+def test_the_differentiable_steps_leave_the_models_modes_and_devices(digits, name, modes):
+    model = cnn(1, 10, width=4, depth=2, seed=0).train()
+    model[1].train(modes != "mixed")
+    before = untouched(model)
+    MODEL_CALLS[name](model, initial_synthetic(digits.train, 1))
+    assert untouched(model) == before
+
+
+@pytest.mark.parametrize("name", MODEL_CALLS)
+def test_the_model_functions_follow_the_models_device(digits, name):
+    meta, seen = on_meta(cnn(1, 10, width=4, depth=2, seed=0))
+    follows_meta(lambda: MODEL_CALLS[name](meta, initial_synthetic(digits.train, 1)))
+    assert seen and set(seen) == {"meta"}, seen
+
+
+def test_crop_scale_rotate_and_random_shift_build_on_the_images_device():
+    x = torch.zeros(3, 1, 6, 6, device="meta")
+    assert crop_scale_rotate(x, torch.Generator().manual_seed(0)).device.type == "meta"
+    assert random_shift(x, 1, torch.Generator().manual_seed(0)).device.type == "meta"
+
+
+def test_evaluation_networks_end_in_eval_mode_where_they_were_built(digits):
+    built = []
+
+    def build(seed):
+        built.append(bn_cnn_in("train"))
+        return built[-1]
+
+    evaluate_synthetic(initial_synthetic(digits.train, 1), build, digits.test, runs=2, epochs=2, progress=False)
+    assert len(built) == 2 and not any(m.training for net in built for m in net.modules())
+    assert all(p.device.type == "cpu" for net in built for p in net.parameters())
+
+
+def test_evaluate_synthetic_takes_train_settings(digits):
+    synthetic, build = initial_synthetic(digits.train, 2, seed=0), lambda seed: mlp((1, 8, 8), 10, width=8, seed=seed)
+    by_keywords = evaluate_synthetic(synthetic, build, digits.test, runs=2, epochs=5, seed=3, progress=False)
+    settings = TrainSettings(epochs=5, batch_size=256, seed=3, progress=False)
+    assert evaluate_synthetic(synthetic, build, digits.test, runs=2, settings=settings) == by_keywords
+    # the rate is evaluate_synthetic's lr (None: the recipe's 1e-3), never settings.lr
+    fast = TrainSettings.of(settings, lr=0.5)
+    assert evaluate_synthetic(synthetic, build, digits.test, runs=2, settings=fast) == by_keywords
+    assert evaluate_synthetic(synthetic, build, digits.test, runs=2, settings=settings, lr=1e-3) == by_keywords
+    assert evaluate_synthetic(synthetic, build, digits.test, runs=2, settings=settings, lr=0.05) != by_keywords
+
+
+def test_poison_labels_takes_a_shift_or_a_mapping(digits):
+    synthetic = initial_synthetic(digits.train, 1)
+    assert torch.equal(poison_labels(synthetic).y, poison_labels(synthetic, shift=1).y)
+    assert torch.equal(poison_labels(synthetic, shift=2, classes=12).y, synthetic.y + 2)  # 12 classes: 9 → 11
+    with pytest.raises(ValueError, match="not both"):
+        poison_labels(synthetic, shift=1, mapping={3: 8, 8: 3})

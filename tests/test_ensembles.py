@@ -4,11 +4,12 @@ import math
 import pytest
 import torch
 
+from device_probe import follows_meta, on_meta, untouched
 from kdlib import data, models
 from kdlib.data import UNLABELLED, Split
 from kdlib.ensembles import born_again, distill_from_ensemble, ensemble_kd_loss, ensemble_soft_targets
 from kdlib.losses import kd_loss, soft_targets
-from kdlib.training import distill, evaluate, train
+from kdlib.training import TrainSettings, distill, evaluate, train
 
 
 @pytest.fixture(scope="module")
@@ -192,3 +193,83 @@ def test_born_again_generation_0_uses_only_the_labelled_rows(digits):
     nothing = Split(digits.train.x, torch.full_like(digits.train.y, UNLABELLED))
     with pytest.raises(ValueError, match="needs some labelled rows"):
         born_again(student, nothing, digits.val, generations=1, epochs=1, progress=False)
+
+
+def test_born_again_settings_object_is_the_keyword_run(digits):
+    by_keywords = born_again(student, digits.train, digits.val, generations=1, epochs=1, seed=4, progress=False)
+    by_settings = born_again(student, digits.train, digits.val, generations=1,
+                             settings=TrainSettings(epochs=1, seed=4, progress=False))
+    assert all(same_weights(a, b) for a, b in zip(by_keywords.models, by_settings.models))
+    assert by_keywords.accuracy == by_settings.accuracy
+
+
+# ---- the hard term and the loss of a whole run, in float64 -------------------------------------
+
+def test_distill_from_ensemble_loss_is_the_float64_formula_by_hand():
+    # one batch of all 12 rows: History.loss[0] is the loss at the initial weights
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(12, 1, 8, 8, generator=generator, dtype=torch.float64)
+    y = torch.tensor([0, 1, 2, UNLABELLED, 1, UNLABELLED, 0, 2, UNLABELLED, 1, 0, 2])
+    teachers_ = [models.mlp((1, 8, 8), 3, width=8, depth=1, seed=seed).double() for seed in (1, 2)]
+    net = models.mlp((1, 8, 8), 3, width=4, depth=1, seed=3).double()
+    with torch.no_grad():
+        s, t = net(x), [teacher(x) for teacher in teachers_]
+    temperature, alpha, weights = 2.0, 0.3, [1.0, 3.0]
+    history = distill_from_ensemble(net, teachers_, Split(x, y), temperature=temperature, alpha=alpha,
+                                    weights=weights, epochs=1, batch_size=12, progress=False)
+    p = 0.25 * torch.softmax(t[0] / temperature, dim=1) + 0.75 * torch.softmax(t[1] / temperature, dim=1)
+    log_q = torch.log_softmax(s / temperature, dim=1)
+    labelled = y != UNLABELLED  # the hard term is the mean over the 9 labelled rows only
+    hard = -torch.log_softmax(s, dim=1)[labelled, y[labelled]].mean()
+    soft = temperature**2 * (p * (p.log() - log_q)).sum(dim=1).mean()
+    assert history.loss[0] == pytest.approx(((1 - alpha) * hard + alpha * soft).item(), rel=1e-12)
+
+
+# ---- device policy: teachers are left as found, students end in eval mode, everything runs where the model is --
+
+TOY = Split(torch.rand(24, 1, 8, 8, generator=torch.Generator().manual_seed(0)), torch.arange(24) % 10)
+QUICK = dict(epochs=1, progress=False)
+
+
+def caller_model(frozen_layer, seed=0):
+    """A model as a caller may hold it: in train mode, optionally with its first layer frozen in eval mode."""
+    model = student(seed).train()
+    if frozen_layer:
+        model[1].eval()
+    return model
+
+
+def trained_in_eval_mode_on_the_cpu(model):
+    return not any(m.training for m in model.modules()) and {p.device.type for p in model.parameters()} == {"cpu"}
+
+
+@pytest.mark.parametrize("frozen_layer", [False, True])
+def test_distill_from_ensemble_leaves_the_teachers_as_found(frozen_layer):
+    team = [caller_model(frozen_layer, seed) for seed in range(2)]
+    before = [untouched(teacher) for teacher in team]
+    net = caller_model(frozen_layer, 5)
+    distill_from_ensemble(net, team, TOY, **QUICK)
+    assert [untouched(teacher) for teacher in team] == before
+    assert trained_in_eval_mode_on_the_cpu(net)
+
+
+def test_distill_from_ensemble_follows_models_on_meta():
+    metas = [on_meta(student(seed)) for seed in range(3)]
+    follows_meta(lambda: distill_from_ensemble(metas[0][0], [meta for meta, _ in metas[1:]], TOY, **QUICK))
+    seen = [device for _, devices in metas for device in devices]
+    assert seen and set(seen) == {"meta"}
+
+
+def test_born_again_trains_and_scores_where_its_models_are_built():
+    result = born_again(student, TOY, TOY, generations=1, **QUICK)
+    assert all(trained_in_eval_mode_on_the_cpu(model) for model in result.models)
+    seen = []
+
+    def build_on_meta(seed):
+        meta, devices = on_meta(student(seed))
+        seen.append(devices)
+        return meta
+
+    follows_meta(lambda: born_again(build_on_meta, TOY, TOY, generations=1, **QUICK))
+    seen = [device for devices in seen for device in devices]
+    assert seen and set(seen) == {"meta"}

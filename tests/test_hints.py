@@ -1,11 +1,33 @@
 """kdlib.hints: FitNets hint loss, DistilBERT cosine loss, and joint training with hints."""
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
+from device_probe import follows_meta, on_meta, untouched
 from kdlib import data, models
+from kdlib.data import UNLABELLED
 from kdlib.hints import cosine_hidden_loss, distill_with_hints, hint_loss, hint_regressor
-from kdlib.training import evaluate, train
+from kdlib.training import TrainSettings, evaluate, train
+
+# 12 random 8×8 images of 3 classes, a third of them UNLABELLED (a transfer set)
+TOY = data.Split(torch.rand(12, 1, 8, 8, generator=torch.Generator().manual_seed(0)),
+                 torch.tensor([0, 1, 2, UNLABELLED] * 3))
+QUICK = dict(epochs=1, batch_size=4, progress=False)
+
+
+def caller_model(mode, width=6, seed=0, classes=3):
+    """A model as a caller may hold it: in train mode, or in eval mode with its batch-norm layer left training."""
+    model = models.mlp((1, 8, 8), classes, width=width, depth=1, seed=seed, batch_norm=True)
+    if mode == "mixed":
+        model.eval()[2].train()
+    return model
+
+
+def trained_in_eval_mode_where_it_was(model, before):
+    """After a training function: every submodule in eval mode, every tensor on its device and dtype as before."""
+    modes, tensors = untouched(model)
+    return not any(training for _, training in modes) and tensors == before[1]
 
 
 def test_hint_loss_hand_computed():
@@ -67,22 +89,6 @@ def test_cosine_loss_matches_float64_over_positions():
     assert cosine_hidden_loss(s, t).item() == pytest.approx((1 - cosine).mean().item(), rel=1e-5)
 
 
-def test_bad_inputs_raise():
-    with pytest.raises(ValueError, match="same shape"):
-        cosine_hidden_loss(torch.randn(2, 3), torch.randn(2, 4))
-    with pytest.raises(ValueError, match="batch size"):
-        hint_loss(torch.randn(2, 3), torch.randn(3, 4), hint_regressor(3, 4))
-    with pytest.raises(ValueError, match=r"regressor\(student_features\) has shape"):
-        hint_loss(torch.randn(2, 3), torch.randn(2, 5), hint_regressor(3, 4))
-    with pytest.raises(TypeError, match="floating-point"):
-        cosine_hidden_loss(torch.ones(2, 3, dtype=torch.int64), torch.ones(2, 3, dtype=torch.int64))
-    with pytest.raises(ValueError, match="student_width"):
-        hint_regressor(0, 4)
-    with pytest.raises(ValueError, match="hint_weight"):
-        distill_with_hints(nn.Sequential(nn.Linear(2, 2)), nn.Sequential(nn.Linear(2, 2)),
-                           data.Split(torch.zeros(4, 2), torch.zeros(4, dtype=torch.int64)), hint_weight=-1)
-
-
 def test_short_digits_run_lowers_the_hint_loss_and_learns():
     torch.manual_seed(0)
     splits = data.split_dataset(data.load_digits(), seed=0)
@@ -113,3 +119,70 @@ def test_same_seed_same_student_and_regressor():
         _, regressor = distill_with_hints(student, teacher, split, epochs=2, seed=5, progress=False)
         runs.append([*student.state_dict().values(), *regressor.state_dict().values()])
     assert all(torch.equal(a, b) for a, b in zip(*runs))
+
+
+def test_one_full_batch_step_records_the_float64_loss():
+    """History.loss[0] of a one-batch epoch is (1 − α)·CE(labelled rows) + α·T²·KL + w·½·mean (r(f_s) − f_t)²,
+    recomputed here in float64 from copies of the untrained student, the teacher and the default regressor."""
+    alpha, temperature, weight = 0.7, 3.0, 2.0
+    t64 = caller_model("train", width=6).double().eval()  # the teacher runs frozen, in eval mode
+    s64 = models.mlp((1, 8, 8), 3, width=4, depth=1, seed=1).double()
+    regressor = hint_regressor(4, 6, seed=5).double()  # the default regressor is seeded with the training seed
+    x = TOY.x.double()
+    with torch.no_grad():
+        f_s, f_t = s64[:-1](x), t64[:-1](x)
+        s, t = s64[-1](f_s), t64[-1](f_t)
+        labelled = TOY.y != UNLABELLED
+        hard = F.cross_entropy(s[labelled], TOY.y[labelled])
+        p_t = F.softmax(t / temperature, dim=1)
+        soft = temperature**2 * (p_t * (p_t.log() - F.log_softmax(s / temperature, dim=1))).sum(dim=1).mean()
+        hint = 0.5 * ((regressor(f_s) - f_t) ** 2).mean()
+    expected = (1 - alpha) * hard + alpha * soft + weight * hint
+    teacher, student = caller_model("train", width=6), models.mlp((1, 8, 8), 3, width=4, depth=1, seed=1)
+    history, _ = distill_with_hints(student, teacher, TOY, hint_weight=weight, temperature=temperature, alpha=alpha,
+                                    epochs=1, batch_size=len(TOY.x), seed=5, progress=False)
+    assert history.loss[0] == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_old_keyword_calls_and_settings_train_the_same():
+    runs = []
+    for how in (dict(epochs=2, lr=3e-3, seed=4, progress=False),
+                dict(settings=TrainSettings(epochs=2, lr=3e-3, seed=4, progress=False)),
+                dict(settings=TrainSettings(epochs=5, lr=3e-3, seed=4, progress=False), epochs=2)):
+        student = models.mlp((1, 8, 8), 3, width=4, depth=1, seed=1)
+        _, regressor = distill_with_hints(student, caller_model("train"), TOY, **how)
+        runs.append([*student.state_dict().values(), *regressor.state_dict().values()])
+    assert all(torch.equal(a, b) for run in runs[1:] for a, b in zip(runs[0], run))
+
+
+@pytest.mark.parametrize("mode", ["train", "mixed"])
+def test_distill_with_hints_leaves_the_teacher_as_found_and_the_student_in_eval_mode(mode):
+    teacher, student = caller_model(mode), caller_model(mode, width=4, seed=1)
+    before, student_before = untouched(teacher), untouched(student)
+    weights = {name: value.clone() for name, value in teacher.state_dict().items()}  # batch-norm statistics too
+    _, regressor = distill_with_hints(student, teacher, TOY, **QUICK)
+    assert untouched(teacher) == before
+    assert all(torch.equal(value, weights[name]) for name, value in teacher.state_dict().items())
+    assert trained_in_eval_mode_where_it_was(student, student_before)
+    assert not regressor.training and regressor.weight.device == student[1].weight.device
+
+
+@pytest.mark.parametrize("which", ["student", "teacher"])
+def test_distill_with_hints_follows_a_model_on_meta(which):
+    models_ = {"student": caller_model("train", width=4, seed=1), "teacher": caller_model("train")}
+    models_[which], seen = on_meta(models_[which])
+    follows_meta(lambda: distill_with_hints(models_["student"], models_["teacher"], TOY, **QUICK))
+    assert seen and set(seen) == {"meta"}
+
+
+@pytest.mark.parametrize("mode", ["train", "mixed"])
+def test_hint_loss_leaves_the_regressor_as_found_and_follows_it_to_meta(mode):
+    regressor = nn.Sequential(nn.Linear(3, 5), nn.Dropout(0.0))
+    if mode == "mixed":
+        regressor.eval()[1].train()
+    before = untouched(regressor)
+    hint_loss(torch.randn(4, 3), torch.randn(4, 5), regressor)
+    assert untouched(regressor) == before
+    meta, seen = on_meta(regressor)
+    follows_meta(lambda: hint_loss(torch.randn(4, 3), torch.randn(4, 5), meta))
+    assert seen and set(seen) == {"meta"}

@@ -1,14 +1,18 @@
 """Character-level language models: corpus, vocabulary, token-level KD against an independent
-float64 computation, perplexity hand values, seeded sampling, and short training runs."""
+float64 computation, perplexity hand values, seeded sampling, short training runs, and the device policy
+(models left as found, inputs sent where the model is)."""
 import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from kdlib.language import (char_model, corpus_vocabulary, decode, distill_sequence_level, distill_token_level,
-                            encode, load_corpus, perplexity, sample, split_corpus, teacher_text, token_kd_loss,
-                            train_language_model)
+from device_probe import follows_meta, on_meta, untouched
+from kdlib.language import (LANGUAGE_SETTINGS, char_model, corpus_vocabulary, decode, distill_sequence_level,
+                            distill_token_level, encode, load_corpus, perplexity, sample, split_corpus, teacher_text,
+                            token_kd_loss, train_language_model)
+from kdlib.training import TrainSettings
 
 
 class FixedDistribution(nn.Module):
@@ -143,7 +147,7 @@ def test_sample_is_seeded_and_greedy_ignores_the_seed(trained):
     assert first != sample(model, "The ", 60, temperature=1.0, seed=4)
     assert first.startswith("The ") and len(first) == 64
     assert sample(model, "The ", 30, temperature=0, seed=1) == sample(model, "The ", 30, temperature=0, seed=2)
-    with pytest.raises(ValueError, match="temperature must be a finite number > 0"):
+    with pytest.raises(ValueError, match="temperature must be a finite number >= 0"):
         sample(model, "The ", 5, temperature=-1.0)
 
 
@@ -189,3 +193,137 @@ def test_char_model_is_seeded_and_checks_sizes():
     assert logits.shape == (3, 5, 10) and hidden.shape == (1, 3, 8)
     with pytest.raises(ValueError, match="width must be an integer >= 1"):
         char_model(10, width=0)
+
+
+def test_language_training_keeps_its_own_defaults_and_takes_settings():
+    text = "abba cab " * 12  # 108 characters
+    vocabulary = " abc"
+    by_keywords, by_settings = char_model(4, width=6, seed=1), char_model(4, width=6, seed=1)
+    history = train_language_model(by_keywords, text, vocabulary=vocabulary, context=8, epochs=2, seed=3,
+                                   progress=False)
+    settings = TrainSettings.of(LANGUAGE_SETTINGS, epochs=2, seed=3, progress=False)
+    again = train_language_model(by_settings, text, vocabulary=vocabulary, context=8, settings=settings)
+    assert again.loss == history.loss
+    assert all(torch.equal(a, b) for a, b in zip(by_keywords.parameters(), by_settings.parameters()))
+    defaults = train_language_model(char_model(4, width=6), text, vocabulary=vocabulary, context=8, progress=False)
+    assert len(defaults.loss) == LANGUAGE_SETTINGS.epochs == 10 and defaults.lr[0] == LANGUAGE_SETTINGS.lr == 3e-3
+
+# ----------------------------------------------------------------------------- fixed bugs, in float64
+
+
+def test_perplexity_sums_in_float64_whatever_the_model_dtype():
+    # a float32 model: every window's log-likelihood is summed in float64 (widest_float on the CPU)
+    model = char_model(3, width=5, seed=4)
+    indices = encode("abcab" * 20, vocabulary="abc")
+    with torch.no_grad():
+        logits = model(indices[:-1].unsqueeze(0))[0][0].double()  # (99, 3): one window holds the whole text
+    expected = F.cross_entropy(logits, indices[1:], reduction="sum").div(99).exp().item()
+    assert perplexity(model, "abcab" * 20, vocabulary="abc", context=128) == pytest.approx(expected, rel=1e-12)
+
+
+def test_sampling_draws_on_a_cpu_generator_from_float64_probabilities():
+    # the documented recipe: softmax(last logits / T) in float64 on the CPU, one multinomial draw per character
+    model = char_model(3, width=5, seed=4)
+    generator, indices, hidden = torch.Generator().manual_seed(7), encode("ab", vocabulary="abc").unsqueeze(0), None
+    with torch.no_grad():
+        logits, hidden = model(indices)
+        drawn = []
+        for _ in range(12):
+            probabilities = F.softmax(logits[:, -1].double() / 0.7, dim=-1)
+            drawn.append(torch.multinomial(probabilities, 1, generator=generator))
+            logits, hidden = model(drawn[-1], hidden)
+    expected = "ab" + decode(torch.cat(drawn, dim=1)[0], vocabulary="abc")
+    assert sample(model, "ab", 12, temperature=0.7, seed=7, vocabulary="abc") == expected
+
+
+def test_decode_refuses_ids_outside_the_vocabulary():
+    assert decode(torch.tensor([2, 0]), vocabulary="abc") == "ca" and decode([], vocabulary="abc") == ""
+    with pytest.raises(ValueError, match=r"in \[0, 2\].*got \[-1, 3\]"):
+        decode([3, -1, 0], vocabulary="abc")  # -1 used to decode silently as the last character
+
+# ----------------------------------------------------------------------------- device policy
+
+VOCABULARY = corpus_vocabulary()
+TEXT = load_corpus()[:600]
+
+
+def tiny(seed=0):
+    return char_model(len(VOCABULARY), width=6, seed=seed)
+
+
+def in_train_mode(model):
+    return model.train()
+
+
+def with_a_frozen_gru(model):
+    """A training model with one submodule in eval mode: only eval_mode's restore brings both back."""
+    model.train()
+    model.gru.eval()
+    return model
+
+
+def quiet(**settings):
+    return dict(context=16, epochs=1, batch_size=8, progress=False, **settings)
+
+
+LOOKS = {  # public functions that take a model only to read it: (model) -> result
+    "perplexity": lambda model: perplexity(model, TEXT[:200], context=32),
+    "sample": lambda model: sample(model, "The ", 8, temperature=0.9, seed=1),
+    "sample greedy": lambda model: sample(model, "The ", 8, temperature=0),
+    "teacher_text": lambda model: teacher_text(model, TEXT, 40, streams=4, seed=2),
+}
+TEACHES = {  # distillation functions: (student, teacher) -> history
+    "distill_token_level": lambda student, teacher: distill_token_level(student, teacher, TEXT, **quiet()),
+    "distill_sequence_level": lambda student, teacher: distill_sequence_level(student, teacher, TEXT, characters=200,
+                                                                              **quiet()),
+}
+
+
+@pytest.mark.parametrize("mode", [in_train_mode, with_a_frozen_gru])
+@pytest.mark.parametrize("name", LOOKS)
+def test_reading_a_model_leaves_it_as_found(name, mode):
+    model = mode(tiny())
+    before = untouched(model)
+    LOOKS[name](model)
+    assert untouched(model) == before
+
+
+@pytest.mark.parametrize("mode", [in_train_mode, with_a_frozen_gru])
+@pytest.mark.parametrize("name", TEACHES)
+def test_distilling_leaves_the_teacher_as_found_and_the_student_in_eval_mode(name, mode):
+    student, teacher = in_train_mode(tiny(1)), mode(tiny())
+    student_before, teacher_before = untouched(student), untouched(teacher)
+    TEACHES[name](student, teacher)
+    assert untouched(teacher) == teacher_before
+    modes, tensors = untouched(student)
+    assert tensors == student_before[1] and not any(training for _, training in modes)
+
+
+def test_training_ends_in_eval_mode_on_the_model_device():
+    model = in_train_mode(tiny())
+    before = untouched(model)
+    train_language_model(model, TEXT, **quiet())
+    modes, tensors = untouched(model)
+    assert tensors == before[1] and not any(training for _, training in modes)
+
+
+@pytest.mark.parametrize("name", LOOKS)
+def test_reading_follows_the_model_device(name):
+    meta, seen = on_meta(tiny())
+    follows_meta(lambda: LOOKS[name](meta))
+    assert seen and set(seen) == {"meta"}
+
+
+def test_training_follows_the_model_device():
+    meta, seen = on_meta(tiny())
+    follows_meta(lambda: train_language_model(meta, TEXT, **quiet()))
+    assert seen and set(seen) == {"meta"}
+
+
+@pytest.mark.parametrize("on", ["student", "teacher"])
+@pytest.mark.parametrize("name", TEACHES)
+def test_distilling_follows_each_model_device(name, on):
+    meta, seen = on_meta(tiny())
+    student, teacher = (meta, tiny(1)) if on == "student" else (tiny(1), meta)
+    follows_meta(lambda: TEACHES[name](student, teacher))
+    assert seen and set(seen) == {"meta"}

@@ -5,12 +5,16 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
+from torch.overrides import TorchFunctionMode
 
-from kdlib.data import Split, load_splits
+from device_probe import follows_meta, on_meta, untouched
+from kdlib.data import UNLABELLED, Split, load_splits
 from kdlib.models import mlp, penultimate
 from kdlib.relational import (distill_relational, pairwise_distances, recall_at_1, rkd_angle_loss,
                               rkd_distance_loss, rkd_loss)
-from kdlib.training import distill, train
+from kdlib.training import TrainSettings, distill, train
+from test_hints import QUICK, TOY, caller_model, trained_in_eval_mode_where_it_was
 
 # a 3-4-5 right triangle (teacher) and three evenly spaced collinear points (student)
 TRIANGLE = torch.tensor([[0.0, 0.0], [3.0, 0.0], [0.0, 4.0]], dtype=torch.float64)
@@ -169,19 +173,6 @@ def test_non_2d_input_raises(shape):
         rkd_angle_loss(torch.randn(6, 2), torch.randn(*shape))
 
 
-def test_bad_types_and_weights_raise():
-    with pytest.raises(TypeError, match="torch.Tensor"):
-        rkd_distance_loss([[0.0, 1.0], [1.0, 0.0]], torch.randn(2, 2))
-    with pytest.raises(TypeError, match="floating-point"):
-        rkd_angle_loss(torch.ones(3, 2, dtype=torch.int64), torch.randn(3, 2))
-    with pytest.raises(ValueError, match="at least 2 examples"):
-        rkd_distance_loss(torch.randn(1, 2), torch.randn(1, 2))
-    with pytest.raises(ValueError, match="distance_weight must be a finite number >= 0, got -1"):
-        rkd_loss(torch.randn(3, 2), torch.randn(3, 2), distance_weight=-1.0)
-    with pytest.raises(ValueError, match="labels must be a tensor of shape \\(3,\\)"):
-        recall_at_1(torch.randn(3, 2), torch.tensor([0, 1]))
-
-
 # ----------------------------------------------------------------------------- training
 
 @pytest.fixture(scope="module")
@@ -210,16 +201,92 @@ def test_rkd_shapes_the_student_embedding_on_digits(digits_and_teacher):
     assert recall_at_1(rkd_features, y) > recall_at_1(kd_features, y) + 0.02
 
 
-def test_distill_relational_is_deterministic_and_checks_arguments(digits_and_teacher):
+def test_distill_relational_is_deterministic(digits_and_teacher):
     splits, teacher = digits_and_teacher
     small = Split(splits.train.x[:200], splits.train.y[:200])
     weights = []
-    for _ in range(2):
+    for how in (dict(epochs=1, batch_size=32, seed=7, progress=False),
+                dict(settings=TrainSettings(epochs=1, batch_size=32, seed=7, progress=False)),
+                dict(settings=TrainSettings(epochs=3, batch_size=32, seed=7, progress=False), epochs=1)):
         student = mlp((1, 8, 8), 10, width=8, depth=1, seed=3)
-        distill_relational(student, teacher, small, epochs=1, batch_size=32, seed=7, progress=False)
+        distill_relational(student, teacher, small, **how)  # the lessons' keywords, or settings, or both
         weights.append(torch.cat([p.flatten() for p in student.parameters()]))
-    assert torch.equal(weights[0], weights[1])
-    with pytest.raises(ValueError, match="angle_weight must be a finite number >= 0"):
-        distill_relational(mlp((1, 8, 8), 10), teacher, small, angle_weight=-2.0, progress=False)
-    with pytest.raises(ValueError, match="batch_size must be >= 2"):
-        distill_relational(mlp((1, 8, 8), 10), teacher, small, batch_size=1, progress=False)
+    assert all(torch.equal(weights[0], w) for w in weights[1:])
+
+
+def test_one_full_batch_step_records_the_float64_loss():
+    """History.loss[0] of a one-batch epoch is (1 − α)·CE(labelled rows) + α·T²·KL + λ_D·RKD-D + λ_A·RKD-A,
+    recomputed here in float64 with the loop versions of the RKD terms, from copies of the untrained models."""
+    alpha, temperature, distance_weight, angle_weight = 0.6, 2.0, 3.0, 5.0
+    t64 = caller_model("train", width=6).double().eval()  # the teacher runs frozen, in eval mode
+    s64 = mlp((1, 8, 8), 3, width=4, depth=1, seed=1).double()
+    x = TOY.x.double()
+    with torch.no_grad():
+        f_s, f_t = s64[:-1](x), t64[:-1](x)
+        s, t = s64[-1](f_s), t64[-1](f_t)
+        labelled = TOY.y != UNLABELLED
+        hard = F.cross_entropy(s[labelled], TOY.y[labelled])
+        p_t = F.softmax(t / temperature, dim=1)
+        soft = temperature**2 * (p_t * (p_t.log() - F.log_softmax(s / temperature, dim=1))).sum(dim=1).mean()
+    expected = ((1 - alpha) * hard + alpha * soft).item() + distance_weight * loop_distance_loss(f_s, f_t) \
+        + angle_weight * loop_angle_loss(f_s, f_t)
+    history = distill_relational(mlp((1, 8, 8), 3, width=4, depth=1, seed=1), caller_model("train", width=6), TOY,
+                                 temperature=temperature, alpha=alpha, distance_weight=distance_weight,
+                                 angle_weight=angle_weight, epochs=1, batch_size=len(TOY.x), progress=False)
+    assert history.loss[0] == pytest.approx(expected, rel=1e-5)
+
+
+# ----------------------------------------------------------------------------- devices
+
+@pytest.mark.parametrize("mode", ["train", "mixed"])
+def test_distill_relational_leaves_the_teacher_as_found_and_the_student_in_eval_mode(mode):
+    teacher, student = caller_model(mode), caller_model(mode, width=4, seed=1)
+    before, student_before = untouched(teacher), untouched(student)
+    weights = {name: value.clone() for name, value in teacher.state_dict().items()}  # batch-norm statistics too
+    distill_relational(student, teacher, TOY, **QUICK)
+    assert untouched(teacher) == before
+    assert all(torch.equal(value, weights[name]) for name, value in teacher.state_dict().items())
+    assert trained_in_eval_mode_where_it_was(student, student_before)
+
+
+@pytest.mark.parametrize("which", ["student", "teacher"])
+def test_distill_relational_follows_a_model_on_meta(which):
+    models = {"student": caller_model("train", width=4, seed=1), "teacher": caller_model("train")}
+    models[which], seen = on_meta(models[which])
+    follows_meta(lambda: distill_relational(models["student"], models["teacher"], TOY, **QUICK))
+    assert seen and set(seen) == {"meta"}
+
+
+def tensors_in(value):
+    if torch.is_tensor(value):
+        yield value
+    elif isinstance(value, (tuple, list)):
+        for item in value:
+            yield from tensors_in(item)
+    elif isinstance(value, dict):
+        yield from tensors_in(list(value.values()))
+
+
+class DeviceMixes(TorchFunctionMode):
+    """Records every torch call whose tensor arguments sit on more than one device: meta, unlike CUDA, accepts
+    a CPU index tensor, so the meta probe alone would not see one."""
+
+    def __init__(self):
+        super().__init__()
+        self.mixed = []
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if len({t.device for t in tensors_in((args, kwargs))}) > 1:
+            self.mixed.append(getattr(func, "__name__", str(func)))
+        return func(*args, **kwargs)
+
+
+def test_recall_at_1_makes_its_tensors_where_the_embeddings_are():
+    embeddings, labels = torch.randn(6, 3, device="meta"), torch.arange(6, device="meta")
+    with DeviceMixes() as probe, pytest.raises(RuntimeError, match="meta"):  # only reading the count fails on meta
+        recall_at_1(embeddings, labels, chunk_size=4)
+    assert probe.mixed == []
+    with DeviceMixes() as probe:  # the probe itself sees a mix
+        torch.zeros(3, device="meta")[torch.arange(2)] = 1.0
+    assert probe.mixed

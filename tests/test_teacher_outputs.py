@@ -5,10 +5,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from device_probe import follows_meta, on_meta, untouched
 from kdlib import data, models
+from kdlib.data import UNLABELLED
 from kdlib.teacher_outputs import distill_from_reduced, reduce_teacher_output, targets_from_reduced
 from kdlib.losses import kd_loss, logit_matching_loss
-from kdlib.training import evaluate, predict_logits, train
+from kdlib.training import TrainSettings, evaluate, predict_logits, train
+from test_hints import QUICK, TOY, caller_model, trained_in_eval_mode_where_it_was
 
 LOGITS = torch.tensor([[2.0, 0.0, -1.0, 1.0], [0.0, 3.0, 0.5, -2.0]])
 
@@ -78,31 +81,49 @@ def test_rounding_to_two_decimals_by_hand():
     assert values[0].tolist() == pytest.approx([1.0, 0.0])
 
 
-def test_bad_inputs_raise():
-    with pytest.raises(ValueError, match="kind must be one of"):
-        reduce_teacher_output(LOGITS, "softmax")
-    with pytest.raises(ValueError, match=r"integer k in \[1, 4\]"):
-        reduce_teacher_output(LOGITS, "top_k", k=5)
-    with pytest.raises(ValueError, match="only used with"):
-        reduce_teacher_output(LOGITS, "logits", k=2)
-    with pytest.raises(ValueError, match="decimals"):
-        reduce_teacher_output(LOGITS, "probabilities", decimals=-1)
-    with pytest.raises(ValueError, match="shape"):
-        reduce_teacher_output(torch.randn(4), "logits")
-    with pytest.raises(ValueError, match="expected 5"):
-        targets_from_reduced(torch.rand(2, 4), "probabilities", classes=5)
-    with pytest.raises(ValueError, match="floor"):
-        targets_from_reduced(torch.rand(2, 4), "probabilities", classes=4, floor=0)
+@pytest.fixture(scope="module")
+def digits_teacher():
+    splits = data.split_dataset(data.load_digits(), seed=0)
+    teacher = models.mlp((1, 8, 8), 10, width=64, depth=1, seed=0)
+    train(teacher, splits.train, epochs=10, lr=3e-3, progress=False)
+    return splits, teacher
 
 
-def test_digits_five_percent_labels_soft_outputs_transfer_more_than_top_1():
+def test_exact_probabilities_give_back_the_soft_targets_at_T4_on_real_teacher_logits(digits_teacher):
+    """A trained teacher gives 3.6% of its test probabilities below 10⁻⁶: flooring them there (the old
+    behaviour) moved soft targets at T = 4 by 0.015; only zeros may be floored, so these come back exact."""
+    splits, teacher = digits_teacher
+    logits = predict_logits(teacher, splits.test.x)  # (N, 10) float32
+    p = F.softmax(logits, dim=1)
+    assert (p < 1e-6).float().mean() > 0.01 and (p > 0).all()  # the case that matters, and nothing underflowed
+    exp = (logits.double() / 4 - (logits.double() / 4).max(dim=1, keepdim=True).values).exp()
+    expected = exp / exp.sum(dim=1, keepdim=True)  # softmax(z / 4) in float64, written out
+    for kind, k in (("probabilities", None), ("top_k", 10)):
+        targets = targets_from_reduced(reduce_teacher_output(logits, kind, k=k), kind, classes=10)  # default floor
+        assert (F.softmax(targets.double() / 4, dim=1) - expected).abs().max() < 1e-6
+
+
+def test_top_k_never_ranks_a_missing_class_above_a_returned_one():
+    values, indices = torch.tensor([[0.9, 1e-8]]), torch.tensor([[2, 0]])  # the 2nd returned p is below the floor
+    target = F.softmax(targets_from_reduced((values, indices), "top_k", classes=4).double(), dim=1)[0]
+    assert target[0] == pytest.approx(1e-8 / (0.9 + 3e-8), rel=1e-5)  # kept exactly, not raised to the floor
+    assert target[1] == target[3] == target[0]  # the missing classes get at most what the last returned one got
+    rounded = targets_from_reduced((torch.tensor([[1.0, 0.0]]), indices), "top_k", classes=4, floor=1e-3)
+    assert F.softmax(rounded, dim=1)[0].tolist() == pytest.approx([1e-3 / 1.003, 1e-3 / 1.003, 1 / 1.003, 1e-3 / 1.003])
+
+
+def test_targets_are_made_where_the_reduced_output_is():
+    logits = LOGITS.to("meta")
+    for kind, k in (("logits", None), ("probabilities", None), ("top_k", 2), ("top_1", None)):
+        assert targets_from_reduced(reduce_teacher_output(logits, kind, k=k), kind, classes=4).device.type == "meta"
+
+
+def test_digits_five_percent_labels_soft_outputs_transfer_more_than_top_1(digits_teacher):
     """200 transfer images, 5% of them labelled, 3 seeds. Measured claims (not assumed):
     probabilities give the same student as logits (log p = logits + a constant per row), and
     students taught by logits match the teacher's softened distribution much more closely
     than students taught by its top-1 labels. Accuracy alone does not separate them here."""
-    splits = data.split_dataset(data.load_digits(), seed=0)
-    teacher = models.mlp((1, 8, 8), 10, width=64, depth=1, seed=0)
-    train(teacher, splits.train, epochs=10, lr=3e-3, progress=False)
+    splits, teacher = digits_teacher
     teacher_logits = predict_logits(teacher, splits.test.x)
     accuracy, divergence = {}, {}
     for seed in (0, 1, 2):
@@ -123,18 +144,58 @@ def test_digits_five_percent_labels_soft_outputs_transfer_more_than_top_1():
     assert mean["logits"] < 0.6 * mean["top_1"]
 
 
-def test_distill_from_reduced_is_deterministic_and_checks_kind():
+def test_distill_from_reduced_is_deterministic():
     x = torch.rand(64, 1, 8, 8, generator=torch.Generator().manual_seed(0))
     split = data.Split(x, data.hide_labels(torch.arange(64) % 10, 0.2, seed=0))
     teacher = models.mlp((1, 8, 8), 10, width=12, depth=1, seed=0)
     runs = []
-    for _ in range(2):
+    for how in (dict(epochs=2, progress=False), dict(settings=TrainSettings(epochs=2, progress=False)),
+                dict(settings=TrainSettings(epochs=4, progress=False), epochs=2)):
         student = models.mlp((1, 8, 8), 10, width=6, depth=1, seed=1)
-        distill_from_reduced(student, teacher, split, kind="top_k", k=3, decimals=2, epochs=2, progress=False)
+        distill_from_reduced(student, teacher, split, kind="top_k", k=3, decimals=2, **how)
         runs.append(list(student.state_dict().values()))
-    assert all(torch.equal(a, b) for a, b in zip(*runs))
-    with pytest.raises(ValueError, match="kind must be one of"):
-        distill_from_reduced(student, teacher, split, kind="labels", epochs=1, progress=False)
+    assert all(torch.equal(a, b) for run in runs[1:] for a, b in zip(runs[0], run))
+
+
+def test_one_full_batch_step_records_the_float64_loss():
+    """History.loss[0] of a one-batch epoch from a top-2 API: (1 − α)·CE(labelled rows) + α·T²·KL(q ‖ student),
+    q the float64 top-2 probabilities, the others at the floor, renormalised and softened, written out here."""
+    alpha, temperature, floor = 0.5, 2.0, 1e-3
+    t64 = caller_model("train", width=6).double().eval()  # the teacher runs frozen, in eval mode
+    s64 = models.mlp((1, 8, 8), 3, width=4, depth=1, seed=1).double()
+    with torch.no_grad():
+        s, t = s64(TOY.x.double()), t64(TOY.x.double())
+    p = F.softmax(t, dim=1)
+    kept = p >= p.topk(2, dim=1).values[:, 1:]  # the 2 returned classes of each row
+    q = torch.where(kept, p, floor)  # the 3rd class at the floor (every returned p is far above it here)
+    assert p[kept].min() > floor
+    q = F.softmax(q.log() / temperature, dim=1)
+    labelled = TOY.y != UNLABELLED
+    hard = F.cross_entropy(s[labelled], TOY.y[labelled])
+    soft = temperature**2 * (q * (q.log() - F.log_softmax(s / temperature, dim=1))).sum(dim=1).mean()
+    history = distill_from_reduced(models.mlp((1, 8, 8), 3, width=4, depth=1, seed=1), caller_model("train", width=6),
+                                   TOY, kind="top_k", k=2, floor=floor, temperature=temperature, alpha=alpha,
+                                   epochs=1, batch_size=len(TOY.x), progress=False)
+    assert history.loss[0] == pytest.approx(((1 - alpha) * hard + alpha * soft).item(), rel=1e-5)
+
+
+@pytest.mark.parametrize("mode", ["train", "mixed"])
+def test_distill_from_reduced_leaves_the_teacher_as_found_and_the_student_in_eval_mode(mode):
+    teacher, student = caller_model(mode), caller_model(mode, width=4, seed=1)
+    before, student_before = untouched(teacher), untouched(student)
+    weights = {name: value.clone() for name, value in teacher.state_dict().items()}  # batch-norm statistics too
+    distill_from_reduced(student, teacher, TOY, kind="top_k", k=2, **QUICK)
+    assert untouched(teacher) == before
+    assert all(torch.equal(value, weights[name]) for name, value in teacher.state_dict().items())
+    assert trained_in_eval_mode_where_it_was(student, student_before)
+
+
+@pytest.mark.parametrize("which", ["student", "teacher"])
+def test_distill_from_reduced_follows_a_model_on_meta(which):
+    models_ = {"student": caller_model("train", width=4, seed=1), "teacher": caller_model("train")}
+    models_[which], seen = on_meta(models_[which])
+    follows_meta(lambda: distill_from_reduced(models_["student"], models_["teacher"], TOY, kind="probabilities", **QUICK))
+    assert seen and set(seen) == {"meta"}
 
 
 def test_distill_from_reduced_with_logit_mse_minimises_logit_matching_loss():
@@ -154,7 +215,3 @@ def test_distill_from_reduced_with_logit_mse_minimises_logit_matching_loss():
                          batch_size=32, progress=False)
     with torch.no_grad():
         assert logit_matching_loss(student(x), teacher(x)).item() < 0.5 * before
-    with pytest.raises(ValueError, match="soft_loss must be one of"):
-        distill_from_reduced(student, teacher, split, kind="logits", soft_loss="kd", epochs=1, progress=False)
-    with pytest.raises(ValueError, match='needs kind="logits"'):
-        distill_from_reduced(student, teacher, split, kind="probabilities", soft_loss="mse", epochs=1, progress=False)

@@ -3,6 +3,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from device_probe import follows_meta, on_meta, untouched
 from kdlib import models
 from kdlib.training import distill, predict_logits, train
 from kdlib.transfer import digit_augmentations, ensemble_labels, rotate, shift, transfer_set_without
@@ -76,3 +77,42 @@ def test_student_without_classes_8_and_9_rarely_gets_them_right(digits):
     missing_accuracy = (predicted[missing] == digits.test.y[missing]).float().mean().item()
     other_accuracy = (predicted[~missing] == digits.test.y[~missing]).float().mean().item()
     assert other_accuracy > 0.85 and missing_accuracy < other_accuracy - 0.5
+
+
+def test_transfer_set_without_takes_a_tensor_of_classes(digits):
+    assert torch.equal(transfer_set_without(digits.train, torch.tensor([8, 9])).y,
+                       transfer_set_without(digits.train, [8, 9]).y)
+    with pytest.raises(ValueError, match=r"missing_classes\[0\] must be a class of data's labels \(0 to 9\), got 10"):
+        transfer_set_without(digits.train, [10])
+
+
+# ---- float64 and the device policy ---------------------------------------------------------------
+
+def test_ensemble_labels_in_float64_match_the_average_by_hand():
+    teacher = models.mlp((1, 8, 8), 10, width=16, depth=1, seed=0).double()
+    x = torch.rand(6, 1, 8, 8, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    augmentations = digit_augmentations(15.0)
+    soft, hard = ensemble_labels(teacher, x, augmentations, temperature=3.0)
+    with torch.no_grad():
+        expected = sum(F.softmax(teacher(a(x)) / 3.0, dim=1) for a in augmentations) / len(augmentations)
+    assert soft.dtype == torch.float64 and torch.allclose(soft, expected, atol=1e-14, rtol=0)
+    assert torch.equal(hard, expected.argmax(dim=1))
+    # a quarter turn in float64 lands on pixel centres to float64 precision
+    assert torch.allclose(rotate(x, 90.0), torch.rot90(x, k=-1, dims=(2, 3)), atol=1e-12)
+
+
+@pytest.mark.parametrize("frozen_layer", [False, True])
+def test_ensemble_labels_leave_the_teacher_as_found(frozen_layer):
+    teacher = models.mlp((1, 8, 8), 10, width=8, depth=1, seed=0).train()
+    if frozen_layer:
+        teacher[1].eval()  # a caller's frozen layer inside a model in train mode
+    before = untouched(teacher)
+    soft, hard = ensemble_labels(teacher, torch.rand(4, 1, 8, 8), digit_augmentations())
+    assert untouched(teacher) == before
+    assert soft.device.type == hard.device.type == "cpu"  # where x is
+
+
+def test_ensemble_labels_follow_a_teacher_on_meta():
+    meta, seen = on_meta(models.mlp((1, 8, 8), 10, width=8, depth=1, seed=0))
+    follows_meta(lambda: ensemble_labels(meta, torch.rand(4, 1, 8, 8), digit_augmentations()))
+    assert seen and set(seen) == {"meta"}
