@@ -12,6 +12,9 @@ import copy
 
 import torch
 
+from kdlib import data, models
+from kdlib.data import UNLABELLED
+
 MIXED_DEVICES = ("Expected all tensors to be on the same device", "is not on the expected device", "is on the meta device", "device type cpu",
                  "found at least two devices")
 
@@ -48,3 +51,34 @@ def follows_meta(call):
     if error is not None and any(fragment in str(error) for fragment in MIXED_DEVICES):
         raise AssertionError(f"devices were mixed: {error}") from error
     return error
+
+
+def held_by_a_caller(model, frozen_layer=False):
+    """``model`` as a caller may hold it: in train mode, optionally with its second layer frozen in eval mode."""
+    model.train()
+    if frozen_layer:
+        model[1].eval()
+    return model
+
+
+def caller_model(mode, width=6, seed=0, classes=3):
+    """A batch-norm MLP as a caller may hold it: "train" mode, or "mixed": eval mode with its batch-norm
+    layer left training."""
+    model = models.mlp((1, 8, 8), classes, width=width, depth=1, seed=seed, batch_norm=True)
+    if mode == "mixed":
+        model.eval()[2].train()
+    return model
+
+
+def trained_in_eval_mode(model, before=None):
+    """After a training function: every submodule in eval mode, every tensor on the device and dtype it had in
+    ``before`` (an ``untouched`` snapshot), or on the CPU."""
+    modes, tensors = untouched(model)
+    where = tensors == before[1] if before is not None else {t[1].type for t in tensors} == {"cpu"}
+    return not any(training for _, training in modes) and where
+
+
+# 12 random 8×8 images of 3 classes, a third of them UNLABELLED (a transfer set), and a one-epoch run over them
+TOY = data.Split(torch.rand(12, 1, 8, 8, generator=torch.Generator().manual_seed(0)),
+                 torch.tensor([0, 1, 2, UNLABELLED] * 3))
+QUICK = dict(epochs=1, batch_size=4, progress=False)

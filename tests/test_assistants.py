@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from device_probe import follows_meta, on_meta, untouched
+from device_probe import follows_meta, held_by_a_caller, on_meta, trained_in_eval_mode, untouched
 from kdlib import data, models
 from kdlib.assistants import distill_chain, evaluate_each, gap_sweep, trace_distillation
 from kdlib.metrics import parameter_count
@@ -144,15 +144,7 @@ QUICK = dict(epochs=1, progress=False)
 
 
 def caller_model(frozen_layer, seed=0):
-    """A model as a caller may hold it: in train mode, optionally with its first layer frozen in eval mode."""
-    model = mlp(8, seed).train()
-    if frozen_layer:
-        model[1].eval()
-    return model
-
-
-def trained_in_eval_mode_on_the_cpu(model):
-    return not any(m.training for m in model.modules()) and {p.device.type for p in model.parameters()} == {"cpu"}
+    return held_by_a_caller(mlp(8, seed), frozen_layer)
 
 
 @pytest.mark.parametrize("frozen_layer", [False, True])
@@ -161,7 +153,7 @@ def test_chain_leaves_the_teacher_as_found_and_students_in_eval_mode(frozen_laye
     before = untouched(teacher)
     chain = distill_chain([teacher, caller_model(frozen_layer, 1), mlp(4, 2)], TOY, **QUICK)
     assert untouched(teacher) == before
-    assert all(trained_in_eval_mode_on_the_cpu(model) for model in chain[1:])
+    assert all(trained_in_eval_mode(model) for model in chain[1:])
 
 
 @pytest.mark.parametrize("frozen_layer", [False, True])
@@ -188,7 +180,7 @@ def test_gap_sweep_trains_its_models_where_they_are_built_and_leaves_them_in_eva
         return model
 
     gap_sweep(lambda width, seed: keep(mlp(width, seed)), [4], lambda seed: keep(mlp(2, seed)), TOY, TOY, **QUICK)
-    assert len(built) == 2 and all(trained_in_eval_mode_on_the_cpu(model) for model in built)
+    assert len(built) == 2 and all(trained_in_eval_mode(model) for model in built)
     seen = []
 
     def on_meta_too(model):

@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from device_probe import follows_meta, on_meta, untouched
+from device_probe import follows_meta, held_by_a_caller, on_meta, trained_in_eval_mode, untouched
 from kdlib import data, models
 from kdlib.data import UNLABELLED, Split
 from kdlib.ensembles import born_again, distill_from_ensemble, ensemble_kd_loss, ensemble_soft_targets
@@ -232,15 +232,7 @@ QUICK = dict(epochs=1, progress=False)
 
 
 def caller_model(frozen_layer, seed=0):
-    """A model as a caller may hold it: in train mode, optionally with its first layer frozen in eval mode."""
-    model = student(seed).train()
-    if frozen_layer:
-        model[1].eval()
-    return model
-
-
-def trained_in_eval_mode_on_the_cpu(model):
-    return not any(m.training for m in model.modules()) and {p.device.type for p in model.parameters()} == {"cpu"}
+    return held_by_a_caller(student(seed), frozen_layer)
 
 
 @pytest.mark.parametrize("frozen_layer", [False, True])
@@ -250,7 +242,7 @@ def test_distill_from_ensemble_leaves_the_teachers_as_found(frozen_layer):
     net = caller_model(frozen_layer, 5)
     distill_from_ensemble(net, team, TOY, **QUICK)
     assert [untouched(teacher) for teacher in team] == before
-    assert trained_in_eval_mode_on_the_cpu(net)
+    assert trained_in_eval_mode(net)
 
 
 def test_distill_from_ensemble_follows_models_on_meta():
@@ -262,7 +254,7 @@ def test_distill_from_ensemble_follows_models_on_meta():
 
 def test_born_again_trains_and_scores_where_its_models_are_built():
     result = born_again(student, TOY, TOY, generations=1, **QUICK)
-    assert all(trained_in_eval_mode_on_the_cpu(model) for model in result.models)
+    assert all(trained_in_eval_mode(model) for model in result.models)
     seen = []
 
     def build_on_meta(seed):

@@ -4,31 +4,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from device_probe import follows_meta, on_meta, untouched
+from device_probe import QUICK, TOY, caller_model, follows_meta, on_meta, trained_in_eval_mode, untouched
 from kdlib import data, models
 from kdlib.data import UNLABELLED
 from kdlib.hints import cosine_hidden_loss, distill_with_hints, hint_loss, hint_regressor
 from kdlib.training import TrainSettings, evaluate, train
-
-# 12 random 8×8 images of 3 classes, a third of them UNLABELLED (a transfer set)
-TOY = data.Split(torch.rand(12, 1, 8, 8, generator=torch.Generator().manual_seed(0)),
-                 torch.tensor([0, 1, 2, UNLABELLED] * 3))
-QUICK = dict(epochs=1, batch_size=4, progress=False)
-
-
-def caller_model(mode, width=6, seed=0, classes=3):
-    """A model as a caller may hold it: in train mode, or in eval mode with its batch-norm layer left training."""
-    model = models.mlp((1, 8, 8), classes, width=width, depth=1, seed=seed, batch_norm=True)
-    if mode == "mixed":
-        model.eval()[2].train()
-    return model
-
-
-def trained_in_eval_mode_where_it_was(model, before):
-    """After a training function: every submodule in eval mode, every tensor on its device and dtype as before."""
-    modes, tensors = untouched(model)
-    return not any(training for _, training in modes) and tensors == before[1]
-
 
 def test_hint_loss_hand_computed():
     regressor = nn.Linear(2, 3, bias=False)
@@ -163,7 +143,7 @@ def test_distill_with_hints_leaves_the_teacher_as_found_and_the_student_in_eval_
     _, regressor = distill_with_hints(student, teacher, TOY, **QUICK)
     assert untouched(teacher) == before
     assert all(torch.equal(value, weights[name]) for name, value in teacher.state_dict().items())
-    assert trained_in_eval_mode_where_it_was(student, student_before)
+    assert trained_in_eval_mode(student, student_before)
     assert not regressor.training and regressor.weight.device == student[1].weight.device
 
 

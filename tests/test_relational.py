@@ -8,13 +8,12 @@ import torch
 import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 
-from device_probe import follows_meta, on_meta, untouched
+from device_probe import QUICK, TOY, caller_model, follows_meta, on_meta, trained_in_eval_mode, untouched
 from kdlib.data import UNLABELLED, Split, load_splits
 from kdlib.models import mlp, penultimate
 from kdlib.relational import (distill_relational, pairwise_distances, recall_at_1, rkd_angle_loss,
                               rkd_distance_loss, rkd_loss)
 from kdlib.training import TrainSettings, distill, train
-from test_hints import QUICK, TOY, caller_model, trained_in_eval_mode_where_it_was
 
 # a 3-4-5 right triangle (teacher) and three evenly spaced collinear points (student)
 TRIANGLE = torch.tensor([[0.0, 0.0], [3.0, 0.0], [0.0, 4.0]], dtype=torch.float64)
@@ -246,7 +245,7 @@ def test_distill_relational_leaves_the_teacher_as_found_and_the_student_in_eval_
     distill_relational(student, teacher, TOY, **QUICK)
     assert untouched(teacher) == before
     assert all(torch.equal(value, weights[name]) for name, value in teacher.state_dict().items())
-    assert trained_in_eval_mode_where_it_was(student, student_before)
+    assert trained_in_eval_mode(student, student_before)
 
 
 @pytest.mark.parametrize("which", ["student", "teacher"])

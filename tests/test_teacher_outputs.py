@@ -5,13 +5,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from device_probe import follows_meta, on_meta, untouched
+from device_probe import QUICK, TOY, caller_model, follows_meta, on_meta, trained_in_eval_mode, untouched
 from kdlib import data, models
 from kdlib.data import UNLABELLED
 from kdlib.teacher_outputs import distill_from_reduced, reduce_teacher_output, targets_from_reduced
 from kdlib.losses import kd_loss, logit_matching_loss
 from kdlib.training import TrainSettings, evaluate, predict_logits, train
-from test_hints import QUICK, TOY, caller_model, trained_in_eval_mode_where_it_was
 
 LOGITS = torch.tensor([[2.0, 0.0, -1.0, 1.0], [0.0, 3.0, 0.5, -2.0]])
 
@@ -187,7 +186,7 @@ def test_distill_from_reduced_leaves_the_teacher_as_found_and_the_student_in_eva
     distill_from_reduced(student, teacher, TOY, kind="top_k", k=2, **QUICK)
     assert untouched(teacher) == before
     assert all(torch.equal(value, weights[name]) for name, value in teacher.state_dict().items())
-    assert trained_in_eval_mode_where_it_was(student, student_before)
+    assert trained_in_eval_mode(student, student_before)
 
 
 @pytest.mark.parametrize("which", ["student", "teacher"])
