@@ -13,11 +13,11 @@ has it; CUDA/MPS timings synchronise. Only the training functions move a model, 
 ValueError/TypeError naming the argument, what was expected and what came.
 """
 from . import (arguments, assistants, checks, data, datafree, dataset_distillation, devices, ensembles, hints, language,
-               losses, metrics, models, plots, relational, teacher_outputs, training, transfer)
+               llm, losses, metrics, models, plots, relational, teacher_outputs, training, transfer)
 from .losses import distillation_loss, dkd_loss, hard_loss, kd_loss, logit_matching_loss, smoothed_cross_entropy, soft_targets
 
 __version__ = "0.1.0"
 __all__ = ["arguments", "assistants", "checks", "data", "datafree", "dataset_distillation", "devices", "ensembles",
-           "hints", "language", "losses", "metrics", "models", "plots", "relational", "teacher_outputs", "training",
+           "hints", "language", "llm", "losses", "metrics", "models", "plots", "relational", "teacher_outputs", "training",
            "transfer", "soft_targets", "kd_loss", "distillation_loss", "dkd_loss", "hard_loss", "logit_matching_loss",
            "smoothed_cross_entropy"]

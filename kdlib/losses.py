@@ -136,3 +136,31 @@ def dkd_loss(student_logits, teacher_logits, labels, temperature, alpha=1.0, bet
     tckd = (log_b_t.exp() * (log_b_t - log_b_s)).sum(dim=1).mean()
     nckd = (log_q_t.exp() * (log_q_t - log_q_s)).masked_fill(target, 0.0).sum(dim=1).mean()
     return temperature**2 * (alpha * tckd + beta * nckd)
+
+
+def soft_term_gradient(student_logits, teacher_logits, temperature):
+    """Gradient of the soft term *without* its T² factor, KL(softmax(t/T) ‖ softmax(s/T)) averaged over the
+    batch, with respect to the student logits s (Hinton et al. 2015, section 2):
+
+        ∂/∂s_i = (q_i − p_i) / (T · batch),  q = softmax(s/T), p = softmax(t/T).
+
+    It falls as 1/T² when T grows (q − p itself shrinks as 1/T), which is why ``kd_loss`` multiplies by T².
+    Closed form, no autograd: returns a new (batch, classes) tensor on the logits' device, with no graph.
+    """
+    check_logit_pair(student_logits, teacher_logits)
+    check_temperature(temperature)
+    q = F.softmax(student_logits.detach() / temperature, dim=-1)  # (batch, classes)
+    p = F.softmax(teacher_logits.detach() / temperature, dim=-1)  # (batch, classes)
+    return (q - p) / (temperature * student_logits.shape[0])
+
+
+def soft_cross_entropy_gradient(student_logits, teacher_logits, temperature):
+    """Gradient of the T²-scaled soft cross-entropy T² · mean_batch(−Σ_i softmax(t/T)_i log softmax(s/T)_i),
+    the same as that of ``kd_loss`` (they differ by the teacher's entropy), with respect to the student logits:
+
+        ∂/∂s_i = T · (q_i − p_i) / batch,  q = softmax(s/T), p = softmax(t/T).
+
+    For zero-mean logits it tends to (s_i − t_i) / (K · batch), the gradient of ½ · logit_matching_loss
+    (Hinton et al. 2015, section 2.1). Closed form, no autograd: a new (batch, classes) tensor, no graph.
+    """
+    return temperature**2 * soft_term_gradient(student_logits, teacher_logits, temperature)

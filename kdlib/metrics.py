@@ -77,3 +77,28 @@ def inference_latency(model, inputs, repeats=30, warmup=5):
             synchronize(device)
             times.append(time.perf_counter() - start)
     return sorted(times)[len(times) // 2]
+
+
+def class_spread_ratio(features, labels):
+    """How tight and separated the classes' clusters are: within / between, a 0-dimensional tensor.
+
+    within  = mean over all N examples of ‖f_n − μ_{y_n}‖ (Euclidean distance to its own class centroid μ_c,
+              the mean of that class's rows);
+    between = mean of ‖μ_a − μ_b‖ over all pairs of distinct classes present in ``labels`` (torch.pdist).
+    Smaller is tighter (Müller, Kornblith & Hinton 2019 on label smoothing); scaling the features changes nothing.
+    ``features`` (N, D) floating, ``labels`` (N,) int64, any class indices, at least two classes present.
+    """
+    check_tensor("features", features, dims=2, floating=True)
+    check_tensor("labels", labels, dims=1)
+    if labels.shape[0] != features.shape[0]:
+        raise ValueError(f"expected one label per row of features ({features.shape[0]}), got {labels.shape[0]}")
+    classes = labels.unique()  # sorted
+    if len(classes) < 2:
+        raise ValueError(f"class_spread_ratio needs at least 2 classes in labels, got {classes.tolist()}")
+    labels = labels.to(features.device)
+    classes = classes.to(features.device)
+    centroids = torch.stack([features[labels == c].mean(dim=0) for c in classes])  # (C, D)
+    own = centroids[torch.searchsorted(classes, labels)]  # (N, D): each example's own centroid
+    within = (features - own).norm(dim=1).mean()
+    between = torch.pdist(centroids).mean()
+    return within / between

@@ -72,4 +72,8 @@ def soft_term_gradient(student_logits, teacher_logits, temperature):
     loss.backward()
     return student_logits.grad
 '''),
+    ("02_distillation_loss", "soft_term_gradient", "calls kdlib's soft_term_gradient", '''
+def soft_term_gradient(student_logits, teacher_logits, temperature):
+    return kdlib.losses.soft_term_gradient(student_logits, teacher_logits, temperature)
+'''),
 ]

@@ -111,4 +111,12 @@ def class_spread_ratio(features, labels):
     centroids = torch.stack([features[labels == c].mean(dim=0) for c in range(int(labels.max()) + 1)])
     return (features - centroids[labels]).norm(dim=1).mean() / torch.pdist(centroids).mean()
 '''),
+    (LESSON, "soft_cross_entropy_gradient", "calls kdlib's soft_cross_entropy_gradient", '''
+def soft_cross_entropy_gradient(student_logits, teacher_logits, temperature):
+    return kdlib.losses.soft_cross_entropy_gradient(student_logits, teacher_logits, temperature)
+'''),
+    (LESSON, "class_spread_ratio", "calls kdlib's class_spread_ratio", '''
+def class_spread_ratio(features, labels):
+    return metrics.class_spread_ratio(features, labels)
+'''),
 ]
