@@ -28,11 +28,11 @@ lab: $(VENV)/.course
 	$(BIN)/python -m kdlib.workspace course workspace
 	$(BIN)/jupyter lab $(ALLOW_ROOT) --notebook-dir=workspace
 
-# Two pytest workers, one file each at a time (nbval needs a notebook's cells together; the grader
-# tests share one temporary course). WORKERS=0 runs everything in one process.
+# Two pytest workers, one group of tests each at a time: a file, or one lesson's grader proofs (tests/conftest.py;
+# nbval needs a notebook's cells together). WORKERS=0 runs everything in one process; --durations lists the slowest.
 WORKERS ?= 2
 test: $(VENV)/.test
-	$(BIN)/python -m pytest $(if $(filter 0,$(WORKERS)),,-n $(WORKERS) --dist loadfile)
+	$(BIN)/python -m pytest $(if $(filter 0,$(WORKERS)),,-n $(WORKERS) --dist loadgroup --durations=15)
 
 # Instructors: regenerate course/ from solutions/ after editing a solution notebook.
 release: $(VENV)/.course
