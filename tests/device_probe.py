@@ -11,6 +11,7 @@
 import copy
 
 import torch
+import torch.nn.functional as F
 
 from kdlib import data, models
 from kdlib.data import UNLABELLED
@@ -82,3 +83,14 @@ def trained_in_eval_mode(model, before=None):
 TOY = data.Split(torch.rand(12, 1, 8, 8, generator=torch.Generator().manual_seed(0)),
                  torch.tensor([0, 1, 2, UNLABELLED] * 3))
 QUICK = dict(epochs=1, batch_size=4, progress=False)
+
+
+def hinton_objective64(student_logits, soft_targets, labels, temperature, alpha):
+    """Hinton's objective written out in float64 for one batch, the value a one-batch epoch of ``fit`` records:
+    (1 − α)·CE(student, labelled rows) + α·T²·KL(soft_targets ‖ softmax(student/T)); ``soft_targets`` the
+    teacher's already softened probabilities (N, C), ``labels`` with UNLABELLED rows left out of the hard term."""
+    labelled = labels != UNLABELLED
+    hard = F.cross_entropy(student_logits[labelled], labels[labelled])
+    q = soft_targets
+    soft = temperature**2 * (q * (q.log() - F.log_softmax(student_logits / temperature, dim=1))).sum(dim=1).mean()
+    return (1 - alpha) * hard + alpha * soft

@@ -4,9 +4,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from device_probe import QUICK, TOY, caller_model, follows_meta, on_meta, trained_in_eval_mode, untouched
+from device_probe import QUICK, TOY, caller_model, hinton_objective64, follows_meta, on_meta, trained_in_eval_mode, untouched
 from kdlib import data, models
-from kdlib.data import UNLABELLED
 from kdlib.hints import cosine_hidden_loss, distill_with_hints, hint_loss, hint_regressor
 from kdlib.training import TrainSettings, evaluate, train
 
@@ -112,12 +111,8 @@ def test_one_full_batch_step_records_the_float64_loss():
     with torch.no_grad():
         f_s, f_t = s64[:-1](x), t64[:-1](x)
         s, t = s64[-1](f_s), t64[-1](f_t)
-        labelled = TOY.y != UNLABELLED
-        hard = F.cross_entropy(s[labelled], TOY.y[labelled])
-        p_t = F.softmax(t / temperature, dim=1)
-        soft = temperature**2 * (p_t * (p_t.log() - F.log_softmax(s / temperature, dim=1))).sum(dim=1).mean()
         hint = 0.5 * ((regressor(f_s) - f_t) ** 2).mean()
-    expected = (1 - alpha) * hard + alpha * soft + weight * hint
+        expected = hinton_objective64(s, F.softmax(t / temperature, dim=1), TOY.y, temperature, alpha) + weight * hint
     teacher, student = caller_model("train", width=6), models.mlp((1, 8, 8), 3, width=4, depth=1, seed=1)
     history, _ = distill_with_hints(student, teacher, TOY, hint_weight=weight, temperature=temperature, alpha=alpha,
                                     epochs=1, batch_size=len(TOY.x), seed=5, progress=False)

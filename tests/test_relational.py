@@ -8,8 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 
-from device_probe import QUICK, TOY, caller_model, follows_meta, on_meta, trained_in_eval_mode, untouched
-from kdlib.data import UNLABELLED, Split, load_splits
+from device_probe import QUICK, TOY, caller_model, hinton_objective64, follows_meta, on_meta, trained_in_eval_mode, untouched
+from kdlib.data import Split, load_splits
 from kdlib.models import mlp, penultimate
 from kdlib.relational import (distill_relational, pairwise_distances, recall_at_1, rkd_angle_loss,
                               rkd_distance_loss, rkd_loss)
@@ -223,12 +223,8 @@ def test_one_full_batch_step_records_the_float64_loss():
     with torch.no_grad():
         f_s, f_t = s64[:-1](x), t64[:-1](x)
         s, t = s64[-1](f_s), t64[-1](f_t)
-        labelled = TOY.y != UNLABELLED
-        hard = F.cross_entropy(s[labelled], TOY.y[labelled])
-        p_t = F.softmax(t / temperature, dim=1)
-        soft = temperature**2 * (p_t * (p_t.log() - F.log_softmax(s / temperature, dim=1))).sum(dim=1).mean()
-    expected = ((1 - alpha) * hard + alpha * soft).item() + distance_weight * loop_distance_loss(f_s, f_t) \
-        + angle_weight * loop_angle_loss(f_s, f_t)
+        kd = hinton_objective64(s, F.softmax(t / temperature, dim=1), TOY.y, temperature, alpha)
+    expected = kd.item() + distance_weight * loop_distance_loss(f_s, f_t) + angle_weight * loop_angle_loss(f_s, f_t)
     history = distill_relational(mlp((1, 8, 8), 3, width=4, depth=1, seed=1), caller_model("train", width=6), TOY,
                                  temperature=temperature, alpha=alpha, distance_weight=distance_weight,
                                  angle_weight=angle_weight, epochs=1, batch_size=len(TOY.x), progress=False)

@@ -5,9 +5,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from device_probe import QUICK, TOY, caller_model, follows_meta, on_meta, trained_in_eval_mode, untouched
+from device_probe import QUICK, TOY, caller_model, hinton_objective64, follows_meta, on_meta, trained_in_eval_mode, untouched
 from kdlib import data, models
-from kdlib.data import UNLABELLED
 from kdlib.teacher_outputs import distill_from_reduced, reduce_teacher_output, targets_from_reduced
 from kdlib.losses import kd_loss, logit_matching_loss
 from kdlib.training import TrainSettings, evaluate, predict_logits, train
@@ -168,14 +167,11 @@ def test_one_full_batch_step_records_the_float64_loss():
     kept = p >= p.topk(2, dim=1).values[:, 1:]  # the 2 returned classes of each row
     q = torch.where(kept, p, floor)  # the 3rd class at the floor (every returned p is far above it here)
     assert p[kept].min() > floor
-    q = F.softmax(q.log() / temperature, dim=1)
-    labelled = TOY.y != UNLABELLED
-    hard = F.cross_entropy(s[labelled], TOY.y[labelled])
-    soft = temperature**2 * (q * (q.log() - F.log_softmax(s / temperature, dim=1))).sum(dim=1).mean()
+    expected = hinton_objective64(s, F.softmax(q.log() / temperature, dim=1), TOY.y, temperature, alpha)
     history = distill_from_reduced(models.mlp((1, 8, 8), 3, width=4, depth=1, seed=1), caller_model("train", width=6),
                                    TOY, kind="top_k", k=2, floor=floor, temperature=temperature, alpha=alpha,
                                    epochs=1, batch_size=len(TOY.x), progress=False)
-    assert history.loss[0] == pytest.approx(((1 - alpha) * hard + alpha * soft).item(), rel=1e-5)
+    assert history.loss[0] == pytest.approx(expected.item(), rel=1e-5)
 
 
 @pytest.mark.parametrize("mode", ["train", "mixed"])
