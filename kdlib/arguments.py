@@ -77,8 +77,9 @@ def check_tensor(name, tensor, dims=None, floating=None):
 
 
 def check_finite(name, tensor):
-    """No NaN or infinite entry (reads the values: once per call)."""
-    if tensor.device.type != "meta" and not torch.isfinite(tensor).all():
+    """No NaN or infinite entry. The values are read on the CPU only: on an accelerator the read would stop the
+    device once per batch inside a training loop, whose own per-step loss check catches a NaN there instead."""
+    if tensor.device.type == "cpu" and not torch.isfinite(tensor).all():
         bad = (~torch.isfinite(tensor)).sum().item()
         raise ValueError(f"{name} must be finite, got {bad} NaN or infinite entries of {tensor.numel()}")
 
@@ -93,6 +94,17 @@ def check_logits(name, logits):
         raise ValueError(f"{name} must have shape (batch, classes), got shape {tuple(logits.shape)}")
     if logits.shape[0] == 0:
         raise ValueError(f"{name} is an empty batch (shape {tuple(logits.shape)}); expected at least one example")
+    check_finite(name, logits)
+
+
+def check_sequence_logits(name, logits):
+    """Logits of a sequence model: a 3-D floating tensor (batch, sequence, vocab), no empty axis, finite values."""
+    if not torch.is_tensor(logits):
+        raise TypeError(f"{name} must be a torch.Tensor of shape (batch, sequence, vocab), got {type(logits).__name__}")
+    if not logits.is_floating_point():
+        raise TypeError(f"{name} must be a floating-point tensor, got dtype {logits.dtype}")
+    if logits.dim() != 3 or 0 in logits.shape:
+        raise ValueError(f"{name} must have shape (batch, sequence, vocab) with no empty axis, got {tuple(logits.shape)}")
     check_finite(name, logits)
 
 
