@@ -5,8 +5,11 @@
     python benchmarks/lesson_times.py --results                      # also rewrite docs/lesson_times.md
     python benchmarks/lesson_times.py --quick --out /tmp/times.md    # one tiny notebook: a smoke run
 
-Each notebook runs --seeds times (repeats) in a fresh kernel, kernel start included; the goal, each lesson
-≤ 120 s on a 2-core CPU, is judged on the 95 % interval of its repeats. The lessons pin DEVICE = "cpu".
+Each notebook runs --seeds times (repeats) in a fresh kernel, kernel start included. Two clocks: the wall time,
+and the kernel's CPU time (user + system of the kernel process and its children). The goal, each lesson ≤ 120 s
+on a 2-core CPU, is judged on the 95 % interval of the CPU times: on a quiet machine a lesson's wall time is its
+CPU time (the lessons compute on one thread) plus waiting for the kernel, and on a shared machine the CPU time
+still says what the lesson costs while the wall time says how busy the machine was. The lessons pin DEVICE = "cpu".
 """
 import sys
 import tempfile
@@ -14,6 +17,7 @@ import time
 from pathlib import Path
 
 import nbformat
+import psutil
 from nbclient import NotebookClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -24,11 +28,20 @@ BUDGET_SECONDS = 120
 
 
 def run_seconds(path):
-    """Execute a copy of the notebook in its own folder; return the wall time in seconds."""
+    """Execute a copy of the notebook in its own folder; return (wall seconds, the kernel's CPU seconds)."""
     notebook = nbformat.read(path, as_version=4)
+    client = NotebookClient(notebook, timeout=600, kernel_name="python3",
+                            resources={"metadata": {"path": str(path.parent)}})
+    cpu = []
+
+    def kernel_cpu(**_):  # after every cell, while the kernel is alive: the last reading is the whole run's
+        times = psutil.Process(client.km.provisioner.pid).cpu_times()
+        cpu.append(times.user + times.system + times.children_user + times.children_system)
+
+    client.on_cell_executed = kernel_cpu
     start = time.perf_counter()
-    NotebookClient(notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
-    return time.perf_counter() - start
+    client.execute()
+    return time.perf_counter() - start, cpu[-1]
 
 
 def tiny_notebook(folder):
@@ -50,17 +63,20 @@ def main(argv=None):
         for path in paths:
             if args.patterns and not any(pattern in path.stem for pattern in args.patterns):
                 continue
-            seconds = [run_seconds(path) for _ in protocol.seeds(args)]
-            rows.append((path.stem, seconds))
-            print(f"{path.stem:<28}{protocol.mean_sd(seconds)} s", flush=True)
+            wall, cpu = zip(*[run_seconds(path) for _ in protocol.seeds(args)])
+            rows.append((path.stem, wall, cpu))
+            print(f"{path.stem:<32}wall {protocol.mean_sd(wall)} s, CPU {protocol.mean_sd(cpu)} s", flush=True)
     if not rows:
         p.error(f"no lesson matches {args.patterns}")
-    goals = [(f"{name} ≤ {BUDGET_SECONDS} s", protocol.interval(seconds),
-              protocol.verdict(protocol.interval(seconds), BUDGET_SECONDS, seeds_needed=2, higher_is_better=False))
-             for name, seconds in rows]
+    goals = [(f"{name} ≤ {BUDGET_SECONDS} s of CPU", protocol.interval(cpu),
+              protocol.verdict(protocol.interval(cpu), BUDGET_SECONDS, seeds_needed=2, higher_is_better=False))
+             for name, _, cpu in rows]
+    walls = "\n".join(["| lesson | wall seconds on this machine (mean ± sd) |", "|---|---:|",
+                       *[f"| {name} | {protocol.mean_sd(wall)} |" for name, wall, _ in rows]])
     body = "\n".join([f"Each notebook executed top to bottom in a fresh kernel, kernel start included, "
-                      f"{len(protocol.seeds(args))} times. Budget: {BUDGET_SECONDS} s.", "",
-                      protocol.goals_table(goals)])
+                      f"{len(protocol.seeds(args))} times. Budget: {BUDGET_SECONDS} s, judged on the kernel's CPU "
+                      "time (see the script's docstring); wall times, which depend on the machine's load, below it.",
+                      "", protocol.goals_table(goals), "", walls])
     print(body)
     text = f"# Lesson run times\n\n{protocol.header(args)}\n\n{body}\n"
     if args.out is not None:
