@@ -5,8 +5,10 @@
     python3 deploy/classroom.py remove-users classlist.csv          # the end of the course
 
 `add-instructor` makes the user (and prints a random password for them), puts them in the instructors'
-group and gives them a course folder ~/kdlib-course with this repository's nbgrader_config.py and
-solutions/ (the instructor notebooks).
+group and gives them a course folder ~/kdlib-course with this repository's nbgrader_config.py, grading.py (the
+course's grading, which the config loads) and solutions/ (the instructor notebooks). It also makes the system user
+kdlib-grader (no home, no login), whom root's `nbgrader autograde --SandboxKernelManager.user=kdlib-grader` runs the
+learners' code as: that user can read neither the instructor's home nor the gradebook in it.
 
 `add-students` reads a class list, a CSV file with a header line and the columns
 `username,first_name,last_name,email` (only `username` is required; a plain text file with one
@@ -31,6 +33,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 COURSE_FOLDER = "kdlib-course"
+GRADER_USER = "kdlib-grader"  # grading kernels run as this user (see grading.SandboxKernelManager)
 
 
 def run(*command, **kwargs):
@@ -98,7 +101,8 @@ def add_instructor(args):
     course = Path(user.pw_dir) / COURSE_FOLDER
     if not course.exists():
         course.mkdir()
-        shutil.copy(Path(args.repo) / "nbgrader_config.py", course)
+        for name in ("nbgrader_config.py", "grading.py"):
+            shutil.copy(Path(args.repo) / name, course)
         shutil.copytree(Path(args.repo) / "solutions", course / "solutions",
                         ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
     # Formgrader and every nbgrader command find the course wherever the instructor runs them
@@ -107,6 +111,10 @@ def add_instructor(args):
     config.write_text(f'c = get_config()  # noqa: F821\nc.CourseDirectory.root = "{course}"\n'
                       f'load_subconfig("{course / "nbgrader_config.py"}")  # noqa: F821\n', encoding="utf-8")
     run("chown", "-R", f"{user.pw_uid}:{user.pw_gid}", str(course), str(config.parent))
+    try:
+        pwd.getpwnam(GRADER_USER)
+    except KeyError:
+        run("useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", GRADER_USER)
     print(f"instructor {args.name}: course folder {course}")
 
 

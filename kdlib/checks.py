@@ -1,5 +1,8 @@
 """Readable feedback for the notebooks' test cells: say what was expected, what came, and a hint."""
+import functools
 import sys
+import threading
+import types
 
 import torch
 
@@ -29,24 +32,45 @@ def check_own_code(name, function, *args, forbidden=()):
     """Fail if ``function(*args)`` runs any of the ``forbidden`` kdlib functions: write it yourself.
 
     The grader's policy: where an exercise is to implement a kdlib function, calling kdlib's
-    version (under any name or alias) earns no points. A profiler hook sees every Python call.
+    version (under any name or alias) earns no points. A profiler hook sees every Python call, in this
+    thread and in threads started meanwhile; running a copy of kdlib's code (exec of its source) counts
+    as calling it, and so does switching the hook off, which the hook sees as a call too.
     """
-    forbidden_code = {f.__code__: f"{f.__module__}.{f.__name__}" for f in forbidden}
-    called = set()
+    forbidden_code = {_code_key(f.__code__): f"{f.__module__}.{f.__name__}" for f in forbidden}
+    setter_code = {threading.setprofile.__code__, threading.settrace.__code__}
+    called, watching = set(), [True]
 
     def profile(frame, event, arg):
-        if event == "call" and frame.f_code in forbidden_code:
-            called.add(forbidden_code[frame.f_code])
+        if not watching:
+            return
+        if event == "call" and _code_key(frame.f_code) in forbidden_code:
+            called.add(forbidden_code[_code_key(frame.f_code)])
+        elif (event == "c_call" and (arg is sys.setprofile or arg is sys.settrace)
+              or event == "call" and frame.f_code in setter_code):
+            called.add("sys.setprofile (switching off the check)")
 
-    previous = sys.getprofile()
+    previous, previous_in_threads = sys.getprofile(), threading.getprofile()
+    threading.setprofile(profile)  # first: the hook would see this call
     sys.setprofile(profile)
     try:
         function(*args)
     finally:
+        watching.clear()  # not a call: the hook sees no event for it
+        if sys.getprofile() is not profile:
+            called.add("sys.setprofile (switching off the check)")
+        threading.setprofile(previous_in_threads)
         sys.setprofile(previous)
     check(not called, f"{name} calls {', '.join(sorted(called))}: this exercise asks you to implement it "
                       "yourself, so calling kdlib's version earns no points.")
     print(f"✓ {name} is your own code")
+
+
+@functools.cache
+def _code_key(code):
+    """What makes two code objects the same function, whatever file, line or compiler settings made them: its name,
+    the names it uses and its constants (kdlib's docstring among them, so honest code never matches)."""
+    constants = tuple(_code_key(c) if isinstance(c, types.CodeType) else (type(c), c) for c in code.co_consts)
+    return code.co_name, code.co_names, code.co_varnames, code.co_freevars, constants
 
 
 def yours_or_kdlib(name, yours, reference, *example_args, agree=None):

@@ -32,7 +32,8 @@ def course_root(lesson, purpose="grading"):
     """A fresh temporary course for one lesson: config, its solution and a new gradebook; the assignment
     generated into it (course/<lesson> inside the returned folder)."""
     root = Path(tempfile.mkdtemp(prefix=f"kdlib-{purpose}-{lesson[:2]}-"))
-    shutil.copy(ROOT / "nbgrader_config.py", root)
+    for name in ("nbgrader_config.py", "grading.py"):  # the config imports grading.py from its own folder
+        shutil.copy(ROOT / name, root)
     shutil.copytree(ROOT / "solutions" / lesson, root / "solutions" / lesson,
                     ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
     nbgrader("generate_assignment", lesson, "--force", root=root)

@@ -8,7 +8,8 @@ temporary folder. deploy/classroom.py creates an instructor and three students a
 - students 1 and 2 fetch and submit through the Assignments list of their own hub-spawned servers
   (the HTTP calls the Assignments tab makes): a solved notebook and an untouched one; student 3
   does it from a terminal with the nbgrader command line: a broken notebook;
-- the instructor collects, autogrades, generates and releases feedback; the students fetch it;
+- the instructor collects; root autogrades in the sandbox (kernels as kdlib-grader); the instructor
+  generates and releases feedback; the students fetch it;
 - `nbgrader export` writes the grades CSV, whose scores are checked per student.
 
 Also: homes are private, students' servers have no Formgrader (404) while the instructor's has it,
@@ -319,6 +320,16 @@ class Classroom:
         return self.as_user(self.instructor, str(self.venv / "bin" / "nbgrader"), *args, student=False,
                             cwd=self.course, timeout=900)  # autograde: three runs of the lesson
 
+    def autograde_in_sandbox(self):
+        """What docs/instructors.md has root run: autograde with every kernel as kdlib-grader (made by
+        classroom.py add-instructor), then the course folder back to the instructor."""
+        env = dict(self.env(self.instructor, student=False), HOME=str(self.tmp))
+        result = subprocess.run([str(self.venv / "bin" / "nbgrader"), "autograde", LESSON,
+                                 "--SandboxKernelManager.user=kdlib-grader"], env=env, cwd=self.course,
+                                capture_output=True, text=True, timeout=900)
+        assert result.returncode == 0, f"sandboxed autograde failed:\n{result.stdout}\n{result.stderr}"
+        subprocess.run(["chown", "-R", f"{self.instructor}:", str(self.course)], check=True)
+
     # -- the hub's REST API and the users' servers, with the test's service token
     def request(self, path, method="GET", data=None, form=None, timeout=120):
         body, headers = None, {"Authorization": f"token {self.token}"}
@@ -520,7 +531,7 @@ def term(classroom):
 
     room.instructor_nbgrader("collect", LESSON)
     lap("collect")
-    room.instructor_nbgrader("autograde", LESSON)
+    room.autograde_in_sandbox()
     lap("autograde")
     room.instructor_nbgrader("generate_feedback", LESSON)
     room.instructor_nbgrader("release_feedback", LESSON)
