@@ -1,4 +1,4 @@
-"""What a distilled model is judged on: accuracy, size and speed, not accuracy alone."""
+"""What a distilled model is judged on: accuracy, size, memory and speed, not accuracy alone."""
 import time
 
 import torch
@@ -102,3 +102,44 @@ def class_spread_ratio(features, labels):
     within = (features - own).norm(dim=1).mean()
     between = torch.pdist(centroids).mean()
     return within / between
+
+
+@torch.no_grad()
+def activation_bytes(model, inputs):
+    """Bytes of the activations one forward pass over ``inputs`` (a batch) makes: ``(stored, peak)``.
+
+    stored: the inputs plus the outputs of every leaf module (a module without submodules), views and
+            in-place results counted once — about what a training step keeps for its backward pass;
+    peak:   the largest input + output of one leaf module — what inference must hold at once when the
+            layers run one after another (an ``nn.Sequential`` with no skip connections) and each output
+            frees its input.
+    Measured with forward hooks (removed afterwards), where the model is, in eval mode (the model's mode is
+    restored). Parameters are not counted: ``size_in_bytes`` gives those.
+    """
+    check_model("model", model)
+    check_tensor("inputs", inputs, floating=True)
+    if inputs.dim() < 2 or len(inputs) == 0:
+        raise ValueError(f"inputs must be a non-empty batch (batch, ...), got shape {tuple(inputs.shape)}")
+    inputs = inputs.to(device_of(model))
+    sizes = []  # (input bytes, output bytes) of each leaf module, in call order
+
+    def tensor_bytes(values):  # a tensor, or a tuple of tensors and other values
+        values = values if isinstance(values, (tuple, list)) else (values,)
+        return sum(v.numel() * v.element_size() for v in values if torch.is_tensor(v))
+
+    def record(module, args, output):
+        # a view (Flatten) or an in-place result (ReLU(inplace=True)) shares its input's memory: no new bytes
+        shared = torch.is_tensor(output) and any(
+            torch.is_tensor(a) and a.untyped_storage().data_ptr() == output.untyped_storage().data_ptr() for a in args)
+        sizes.append((tensor_bytes(args), 0 if shared else tensor_bytes(output)))
+
+    leaves = [module for module in model.modules() if not list(module.children())]
+    hooks = [module.register_forward_hook(record) for module in leaves]
+    try:
+        with eval_mode(model):
+            model(inputs)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    input_bytes = inputs.numel() * inputs.element_size()
+    return input_bytes + sum(out for _, out in sizes), max((inp + out for inp, out in sizes), default=input_bytes)
