@@ -25,7 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .arguments import check_count, check_fraction, check_model, check_number, check_temperature, check_tensor
+from .arguments import (check_count, check_fraction, check_model, check_number, check_sequence_logits,
+                        check_temperature, check_tensor)
 from .devices import device_of, eval_mode, widest_float
 from .losses import hard_loss, kd_loss
 from .models import check_sizes, seeded
@@ -189,20 +190,14 @@ def _vocab_size(name, model):
 # losses and metrics
 
 
-def _check_sequence_logits(name, logits):
-    check_tensor(name, logits, floating=True)
-    if logits.dim() != 3 or 0 in logits.shape:
-        raise ValueError(f"{name} must have shape (batch, sequence, vocab), got shape {tuple(logits.shape)}")
-
-
 def token_kd_loss(student_logits, teacher_logits, temperature):
     """Token-level KD: Hinton et al.'s kd_loss at every position, averaged over all positions.
 
     loss = mean over (batch, sequence) of T² · KL(softmax(t/T) ‖ softmax(s/T)), the word-level
     KD of Kim & Rush (EMNLP 2016) for characters. Logits are (batch, sequence, vocab), finite.
     """
-    _check_sequence_logits("student_logits", student_logits)
-    _check_sequence_logits("teacher_logits", teacher_logits)
+    check_sequence_logits("student_logits", student_logits)
+    check_sequence_logits("teacher_logits", teacher_logits)
     if student_logits.shape != teacher_logits.shape:
         raise ValueError(
             "student_logits and teacher_logits must have the same shape (batch, sequence, vocab), got "
