@@ -11,90 +11,66 @@
   (``"123+459=0582."``) or after a step-by-step trace that adds from the last digit with carries
   (``"123+459:218050=0582."``: digit 2 carry 1, digit 8 carry 0, digit 5 carry 0).
 - ``generate`` (sampling or greedy), ``train_on_text`` (cross-entropy on completions: the teacher, or
-  a student on text the teacher wrote) and ``distill``, the GKD loop: each batch is, with
-  probability ``lmbda``, the student's own samples (on-policy), else the given (teacher-written)
-  completions; the teacher scores every completion token.
+  a student on text the teacher wrote) and ``distill``, GKD: each batch is, with probability
+  ``lmbda``, the student's own samples (on-policy), else the given (teacher-written) completions;
+  the teacher scores every completion token. Both are batch losses on kdlib.training.fit, the one
+  loop, with its TrainSettings (an epoch is one pass over the prompts).
 
 Token indices are int64 ``(batch, sequence)``; a prompt is followed by a completion and the losses
 count only the completion's tokens.
 """
 import math
-import numbers
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .arguments import (check_count, check_fraction, check_model, check_number, check_same_device,
+                        check_sequence_logits, check_temperature, check_tensor)
+from .devices import device_of, eval_mode
+from .models import check_sizes, seeded
+from .training import TrainSettings, fit, frozen_outputs
+
 VOCABULARY = "0123456789+=:."  # digits, plus, '=' (answer follows), ':' (trace follows), '.' (end)
 TEACHER_PATH = Path(__file__).with_name("llm_teacher.pt")  # made by benchmarks/llm.py --make-teacher
 STUDENT_PATH = Path(__file__).with_name("llm_student.pt")  # the students' common start, made by the same run
+# the training defaults of this module (kdlib.training's are for images): Adam at 3e-3, 2 epochs of 64 problems
+LLM_SETTINGS = TrainSettings(epochs=2, lr=3e-3, batch_size=64)
 
 # -----------------------------------------------------------------------------
-# input checks
-
-
-def _check_int(name, value, low):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int >= {low}, got {type(value).__name__} {value!r}")
-    if value < low:
-        raise ValueError(f"{name} must be an int >= {low}, got {value}")
-
-
-def _check_number(name, value, low, high, low_open=False):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
-    if not math.isfinite(value) or value < low or value > high or (low_open and value == low):
-        interval = f"({low}, {high}]" if low_open else f"[{low}, {high}]"
-        raise ValueError(f"{name} must be a finite number in {interval}, got {value}")
-
-
-def _check_logits(name, logits):
-    if not torch.is_tensor(logits):
-        raise TypeError(f"{name} must be a torch.Tensor of shape (batch, sequence, vocab), got {type(logits).__name__}")
-    if not logits.is_floating_point():
-        raise TypeError(f"{name} must be a floating-point tensor, got dtype {logits.dtype}")
-    if logits.dim() != 3 or 0 in logits.shape:
-        raise ValueError(f"{name} must have shape (batch, sequence, vocab) with no empty axis, got {tuple(logits.shape)}")
-    if not torch.isfinite(logits).all():
-        raise ValueError(f"{name} contains NaN or infinite values; use a large negative number for 'impossible'")
+# input checks: the shared ones of kdlib.arguments, plus this module's token indices and masks
 
 
 def _check_pair(student_logits, teacher_logits, temperature, mask):
-    _check_logits("student_logits", student_logits)
-    _check_logits("teacher_logits", teacher_logits)
+    check_sequence_logits("student_logits", student_logits)
+    check_sequence_logits("teacher_logits", teacher_logits)
     if student_logits.shape != teacher_logits.shape:
         raise ValueError("student_logits and teacher_logits must have the same shape (batch, sequence, vocab), got "
                          f"{tuple(student_logits.shape)} and {tuple(teacher_logits.shape)}")
-    if student_logits.device != teacher_logits.device:
-        raise ValueError(f"student_logits and teacher_logits must be on one device, got {student_logits.device} "
-                         f"and {teacher_logits.device}")
-    _check_number("temperature", temperature, 0, math.inf, low_open=True)
+    check_same_device("student_logits", student_logits, "teacher_logits", teacher_logits)
+    check_temperature(temperature)
     if mask is not None:
         if not torch.is_tensor(mask) or mask.dtype != torch.bool:
             raise TypeError(f"mask must be a bool tensor (batch, sequence), got {getattr(mask, 'dtype', type(mask).__name__)}")
         if mask.shape != student_logits.shape[:2]:
             raise ValueError(f"mask must have shape {tuple(student_logits.shape[:2])} (batch, sequence), "
                              f"got {tuple(mask.shape)}")
-        if mask.device != student_logits.device:
-            raise ValueError(f"mask must be on the logits' device {student_logits.device}, got {mask.device}")
+        check_same_device("mask", mask, "student_logits", student_logits)
         if not mask.any():
             raise ValueError("mask selects no position: at least one position must count")
 
 
 def _check_tokens(name, tokens):
-    if not torch.is_tensor(tokens) or tokens.dtype != torch.int64:
-        raise TypeError(f"{name} must be an int64 tensor (batch, sequence), got {getattr(tokens, 'dtype', type(tokens).__name__)}")
+    """Token indices: a non-empty int64 (batch, sequence) tensor of indices into VOCABULARY."""
+    check_tensor(name, tokens)
+    if tokens.dtype != torch.int64:
+        raise TypeError(f"{name} must be an int64 tensor (batch, sequence), got dtype {tokens.dtype}")
     if tokens.dim() != 2 or 0 in tokens.shape:
         raise ValueError(f"{name} must have shape (batch, sequence) with no empty axis, got {tuple(tokens.shape)}")
     if tokens.min() < 0 or tokens.max() >= len(VOCABULARY):
         raise ValueError(f"{name} must hold token indices in [0, {len(VOCABULARY) - 1}], got values from "
                          f"{tokens.min().item()} to {tokens.max().item()}")
-
-
-def _check_model(model):
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
 
 
 def _masked_mean(per_position, mask):
@@ -141,7 +117,7 @@ def generalized_jsd_loss(student_logits, teacher_logits, beta=0.5, temperature=1
     KL(p ‖ q) and β = 1 the reverse KL KL(q ‖ p) exactly; in between the value shrinks to 0 towards
     either end (it is β·(1 − β)·O(‖p − q‖²)), so a β near 0 or 1 also means a small gradient.
     """
-    _check_number("beta", beta, 0.0, 1.0)
+    check_fraction("beta", beta)
     _check_pair(student_logits, teacher_logits, temperature, mask)
     if beta == 0:
         return forward_kl_loss(student_logits, teacher_logits, temperature, mask)
@@ -176,8 +152,8 @@ def fit_gaussian(target_probabilities, positions, beta, mean=0.0, std=1.0, steps
                          f"got {getattr(positions, 'shape', type(positions).__name__)}")
     if (target_probabilities <= 0).any() or not torch.isclose(target_probabilities.sum().double(), torch.tensor(1.0, dtype=torch.float64)):
         raise ValueError("target_probabilities must be positive and sum to 1")
-    _check_number("std", std, 0, math.inf, low_open=True)
-    _check_int("steps", steps, 1)
+    check_number("std", std)
+    check_count("steps", steps)
     target_logits = target_probabilities.log().reshape(1, 1, -1)
     mean_ = torch.tensor(float(mean), dtype=positions.dtype, requires_grad=True)
     log_std = torch.tensor(math.log(std), dtype=positions.dtype, requires_grad=True)
@@ -220,11 +196,11 @@ def problems(count, digits, seed, low_digits=None):
     With ``low_digits``, both numbers are below 10**low_digits (written with ``digits`` digits,
     leading zeros): the short problems a model trains on, to test on longer ones.
     """
-    _check_int("count", count, 1)
-    _check_int("digits", digits, 1)
-    _check_int("seed", seed, 0)
+    check_count("count", count)
+    check_count("digits", digits)
+    check_count("seed", seed, low=0)
     if low_digits is not None:
-        _check_int("low_digits", low_digits, 1)
+        check_count("low_digits", low_digits)
     high = 10 ** (digits if low_digits is None else low_digits)
     generator = torch.Generator().manual_seed(seed)
     numbers_ = torch.randint(0, high, (2, count), generator=generator)
@@ -320,13 +296,10 @@ class TinyGPT(nn.Module):
 
 def tiny_gpt(width=64, layers=2, heads=4, context=24, seed=0):
     """A TinyGPT over VOCABULARY whose initial weights depend only on ``seed``."""
-    for name, value in (("width", width), ("layers", layers), ("heads", heads), ("context", context)):
-        _check_int(name, value, 1)
+    check_sizes(width=width, layers=layers, heads=heads, context=context)
     if width % heads:
         raise ValueError(f"width must be a multiple of heads, got width={width} and heads={heads}")
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return TinyGPT(len(VOCABULARY), context, width, layers, heads)
+    return seeded(seed, lambda: TinyGPT(len(VOCABULARY), context, width, layers, heads))
 
 
 def _load(path):
@@ -343,16 +316,14 @@ def load_teacher():
 
 
 def load_student_start():
-    """The students' shipped starting point: TinyGPT width 32, 2 layers, after 800 steps of token-level KD on the
-    teacher's traces (supervised fine-tuning, where GKD's students start). Made by the same script."""
+    """The students' shipped starting point: TinyGPT width 32, 2 layers, after 15 epochs (480 steps) of token-level
+    KD on the teacher's traces (supervised fine-tuning, where GKD's students start), stopped while it solves
+    about 8% of the validation problems (5 more epochs reach 100%), so methods have room to differ. Made by
+    the same script."""
     return _load(STUDENT_PATH)
 
 # -----------------------------------------------------------------------------
 # generation
-
-
-def _device_of(model):
-    return next(model.parameters()).device
 
 
 @torch.no_grad()
@@ -360,27 +331,24 @@ def generate(model, prompts, length, temperature=1.0, seed=0):
     """Continue each prompt (batch, prompt) by ``length`` tokens → completions (batch, length), on the model's device.
 
     Each token is drawn from softmax(logits / temperature); temperature = 0 is greedy (the most
-    likely token). The model's mode is restored afterwards; one ``seed`` gives the same tokens.
+    likely token). Runs in eval mode, restored afterwards; one ``seed`` gives the same tokens.
     """
-    _check_model(model)
+    check_model("model", model)
     _check_tokens("prompts", prompts)
-    _check_int("length", length, 1)
-    _check_int("seed", seed, 0)
-    if temperature != 0:
-        _check_number("temperature", temperature, 0, math.inf, low_open=True)
-    device = _device_of(model)
+    check_count("length", length)
+    check_count("seed", seed, low=0)
+    check_number("temperature", temperature, inclusive=True)  # 0: greedy
+    device = device_of(model)
     generator = torch.Generator(device=device).manual_seed(seed)
-    was_training = model.training
-    model.eval()
     sequence = prompts.to(device)
-    for _ in range(length):
-        last = model(sequence)[:, -1]  # (batch, vocab)
-        if temperature == 0:
-            next_token = last.argmax(dim=-1, keepdim=True)
-        else:
-            next_token = torch.multinomial(F.softmax(last / temperature, dim=-1), 1, generator=generator)  # (batch, 1)
-        sequence = torch.cat([sequence, next_token], dim=1)
-    model.train(was_training)
+    with eval_mode(model):
+        for _ in range(length):
+            last = model(sequence)[:, -1]  # (batch, vocab)
+            if temperature == 0:
+                next_token = last.argmax(dim=-1, keepdim=True)
+            else:
+                next_token = torch.multinomial(F.softmax(last / temperature, dim=-1), 1, generator=generator)  # (batch, 1)
+            sequence = torch.cat([sequence, next_token], dim=1)
     return sequence[:, prompts.shape[1]:]
 
 
@@ -407,109 +375,70 @@ def correct_prefix_fraction(generated, completions):
 # training
 
 
-def _batches(count, batch_size, steps, seed):
-    """``steps`` random index batches over ``count`` examples (a fresh permutation per epoch), seeded."""
-    generator = torch.Generator().manual_seed(seed)
-    order = torch.empty(0, dtype=torch.int64)
-    for _ in range(steps):
-        if len(order) < batch_size:
-            order = torch.cat([order, torch.randperm(count, generator=generator)])
-        yield order[:batch_size]
-        order = order[batch_size:]
+def _settings(settings, **overrides):
+    """TrainSettings for this module: LLM_SETTINGS unless ``settings`` is given, with ``overrides``."""
+    settings = TrainSettings.of(LLM_SETTINGS if settings is None else settings, **overrides)
+    if settings.val is not None:
+        raise ValueError("val (a Split of images and labels) does not apply to language models; "
+                         "score held-out problems with accuracy(model, a, b, digits, trace) instead")
+    return settings
 
 
-def _check_training(prompts, completions, steps, lr, batch_size):
+def _check_text_pairs(prompts, completions):
     _check_tokens("prompts", prompts)
     _check_tokens("completions", completions)
     if len(prompts) != len(completions):
         raise ValueError(f"prompts and completions must have one row each, got {len(prompts)} and {len(completions)}")
-    _check_int("steps", steps, 1)
-    _check_int("batch_size", batch_size, 1)
-    _check_number("lr", lr, 0, math.inf, low_open=True)
 
 
-def train_on_text(model, prompts, completions, *, steps=500, lr=3e-3, batch_size=64, seed=0, progress=False):
-    """Cross-entropy on the completion tokens after each prompt (teacher forcing). Returns the loss per step.
+def train_on_text(model, prompts, completions, *, settings=None, **overrides):
+    """Cross-entropy on the completion tokens after each prompt (teacher forcing), with kdlib.training.fit.
 
     The teacher learns the correct completions this way; a student trained on completions the
     teacher wrote is sequence-level KD (Kim & Rush 2016), the R1-distillation recipe.
+    ``settings``/keywords: see kdlib.training.TrainSettings; the defaults are LLM_SETTINGS (epochs=2,
+    lr=3e-3, batch_size=64), an epoch being one pass over the prompts. Returns a History.
     """
-    _check_model(model)
-    _check_training(prompts, completions, steps, lr, batch_size)
-    device = _device_of(model)
-    prompts, completions = prompts.to(device), completions.to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
-    was_training = model.training
-    model.train()
-    losses = []
-    for step, rows in enumerate(_progress(_batches(len(prompts), batch_size, steps, seed), steps, progress, "train")):
-        rows = rows.to(device)
-        sequence = torch.cat([prompts[rows], completions[rows]], dim=1)  # (batch, prompt + completion)
-        logits = model(sequence[:, :-1])[:, prompts.shape[1] - 1:]  # predictions of the completion tokens
-        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), completions[rows].reshape(-1))
-        _step(optimizer, model, loss, step)
-        losses.append(loss.item())
-    model.train(was_training)
-    return losses
+    check_model("model", model)
+    _check_text_pairs(prompts, completions)
+    settings = _settings(settings, **overrides)
+    first = prompts.shape[1] - 1  # the position that predicts the first completion token
+
+    def batch_loss(model, prompts, completions):  # (batch, prompt), (batch, completion)
+        logits = model(torch.cat([prompts, completions], dim=1)[:, :-1])[:, first:]  # (batch, completion, vocab)
+        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), completions.reshape(-1))
+
+    return fit(model, (prompts, completions), batch_loss, settings, desc="train on text")
 
 
-def distill(student, teacher, prompts, completions, *, steps=300, lmbda=0.0, beta=0.0, temperature=1.0, lr=3e-3,
-            batch_size=64, seed=0, progress=False):
-    """Generalized KD (Agarwal et al., ICLR 2024), with TRL GKDTrainer's knobs. Returns the loss per step.
+def distill(student, teacher, prompts, completions, *, lmbda=0.0, beta=0.0, temperature=1.0, settings=None,
+            **overrides):
+    """Generalized KD (Agarwal et al., ICLR 2024), with TRL GKDTrainer's knobs, on kdlib.training.fit.
 
-    Each step draws ``batch_size`` prompts. With probability ``lmbda`` the batch is on-policy: the
-    student writes the completions itself, sampling at ``temperature``; otherwise it uses the given
-    ``completions`` (text the teacher wrote: off-policy). Either way the teacher scores every
-    completion token and the student minimises generalized_jsd_loss(beta) over them: β = 0 forward
-    KL, β = 1 reverse KL. λ = 0, β = 0 is token-level KD on the teacher's text; λ = 1 with β = 1 is
-    on-policy reverse KL, as in MiniLLM. The teacher's and the student's modes are restored.
+    Each batch of prompts is, with probability ``lmbda``, on-policy: the student writes the
+    completions itself, sampling at ``temperature``; otherwise it uses the given ``completions``
+    (text the teacher wrote: off-policy). Either way the teacher scores every completion token and
+    the student minimises generalized_jsd_loss(beta) over them: β = 0 forward KL, β = 1 reverse KL.
+    λ = 0, β = 0 is token-level KD on the teacher's text; λ = 1 with β = 1 is on-policy reverse KL,
+    as in MiniLLM. The coin and the samples come from a generator seeded with the settings' seed.
+    The teacher is frozen and runs where it is. ``settings``/keywords: as for train_on_text.
     """
-    _check_model(student)
-    _check_model(teacher)
-    _check_training(prompts, completions, steps, lr, batch_size)
-    _check_number("lmbda", lmbda, 0.0, 1.0)
-    _check_number("beta", beta, 0.0, 1.0)
-    _check_number("temperature", temperature, 0, math.inf, low_open=True)
-    device = _device_of(student)
-    if _device_of(teacher) != device:
-        raise ValueError(f"student and teacher must be on one device, got {device} and {_device_of(teacher)}")
-    prompts, completions = prompts.to(device), completions.to(device)
-    coin = torch.Generator().manual_seed(seed + 1)  # decides which batches are on-policy
-    optimizer = torch.optim.AdamW(student.parameters(), lr=lr, weight_decay=0.0)
-    student_was_training, teacher_was_training = student.training, teacher.training
-    teacher.eval()
-    losses = []
-    for step, rows in enumerate(_progress(_batches(len(prompts), batch_size, steps, seed), steps, progress, "distil")):
-        rows = rows.to(device)
+    check_model("student", student)
+    check_model("teacher", teacher)
+    _check_text_pairs(prompts, completions)
+    check_fraction("lmbda", lmbda)
+    check_fraction("beta", beta)
+    check_temperature(temperature)
+    settings = _settings(settings, **overrides)
+    coin = torch.Generator().manual_seed(settings.seed + 1)  # which batches are on-policy, and their samples' seeds
+    first = prompts.shape[1] - 1  # the position that predicts the first completion token
+
+    def batch_loss(student, prompts, completions):  # (batch, prompt), (batch, completion)
         if torch.rand((), generator=coin).item() < lmbda:  # on-policy: the student's own samples
-            written = generate(student, prompts[rows], completions.shape[1], temperature, seed=seed * 100_003 + step)
-        else:  # off-policy: the given text
-            written = completions[rows]
-        sequence = torch.cat([prompts[rows], written], dim=1)[:, :-1]  # (batch, prompt + completion − 1)
-        with torch.no_grad():
-            teacher_logits = teacher(sequence)[:, prompts.shape[1] - 1:]  # (batch, completion, vocab)
-        student.train()
-        student_logits = student(sequence)[:, prompts.shape[1] - 1:]
-        loss = generalized_jsd_loss(student_logits, teacher_logits, beta=beta)
-        _step(optimizer, student, loss, step)
-        losses.append(loss.item())
-    student.train(student_was_training)
-    teacher.train(teacher_was_training)
-    return losses
+            seed = int(torch.randint(2**62, (), generator=coin))
+            completions = generate(student, prompts, completions.shape[1], temperature, seed=seed)
+        sequence = torch.cat([prompts, completions], dim=1)[:, :-1]  # (batch, prompt + completion − 1)
+        teacher_logits = frozen_outputs(teacher, sequence, batch_size=len(sequence))[:, first:]  # (batch, completion, vocab)
+        return generalized_jsd_loss(student(sequence)[:, first:], teacher_logits, beta=beta)
 
-
-def _step(optimizer, model, loss, step):
-    if not torch.isfinite(loss):
-        raise FloatingPointError(f"non-finite loss {loss.item()} at step {step}")
-    optimizer.zero_grad()
-    loss.backward()
-    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-    optimizer.step()
-
-
-def _progress(iterable, total, progress, desc):
-    if not progress:
-        return iterable
-    from tqdm.auto import tqdm
-
-    return tqdm(iterable, total=total, desc=desc, leave=False)
+    return fit(student, (prompts, completions), batch_loss, settings, desc="distill")

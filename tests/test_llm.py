@@ -217,54 +217,99 @@ def test_train_on_text_is_bit_identical_and_learns():
     prompts, completions = small_setup()
     runs = []
     for _ in range(2):
-        model = llm.tiny_gpt(width=16, layers=1, heads=2, seed=0).eval()
-        losses = llm.train_on_text(model, prompts, completions, steps=30, lr=1e-2, batch_size=32, seed=5)
-        runs.append((losses, [p.clone() for p in model.parameters()]))
-        assert not model.training  # the caller's mode is restored
-    assert runs[0][0] == runs[1][0]
+        model = llm.tiny_gpt(width=16, layers=1, heads=2, seed=0)
+        history = llm.train_on_text(model, prompts, completions, epochs=4, lr=1e-2, batch_size=32, seed=5,
+                                    progress=False)
+        runs.append((history.loss, [p.clone() for p in model.parameters()]))
+        assert not model.training  # kdlib's training functions return the model in eval mode
+    assert runs[0][0] == runs[1][0] and len(runs[0][0]) == 4
     assert all(torch.equal(p, q) for p, q in zip(runs[0][1], runs[1][1]))
-    assert sum(runs[0][0][-5:]) < sum(runs[0][0][:5])
+    assert runs[0][0][-1] < runs[0][0][0]
+    other = llm.tiny_gpt(width=16, layers=1, heads=2, seed=0)
+    assert llm.train_on_text(other, prompts, completions, epochs=4, lr=1e-2, batch_size=32, seed=6,
+                             progress=False).loss != runs[0][0]  # another seed, other batches
+
+
+def test_train_on_text_minimises_the_cross_entropy_of_the_completions_only():
+    """One plain SGD step of fit equals a step on the float64 cross-entropy of the completion tokens."""
+    prompts, completions = small_setup()
+    prompts, completions = prompts[:4], completions[:4]
+    model = llm.tiny_gpt(width=8, layers=1, heads=2, seed=2)
+    reference = llm.tiny_gpt(width=8, layers=1, heads=2, seed=2).double()
+    llm.train_on_text(model, prompts, completions, epochs=1, batch_size=4, optimizer="sgd", lr=0.1, progress=False)
+    logits = reference(torch.cat([prompts, completions], dim=1))  # (4, prompt + completion, vocab)
+    log_q = torch.log_softmax(logits[:, prompts.shape[1] - 1:-1], dim=-1)  # predictions of the completion tokens
+    loss = -log_q.gather(-1, completions.unsqueeze(-1)).mean()
+    grads = torch.autograd.grad(loss, list(reference.parameters()))
+    for p, p0, g in zip(model.parameters(), reference.parameters(), grads):
+        assert torch.allclose(p.double(), p0 - 0.1 * g, atol=1e-5)  # SGD with momentum: the first step is lr · grad
 
 
 @pytest.mark.parametrize("lmbda, beta", [(0.0, 0.0), (1.0, 1.0), (0.5, 0.5)])
 def test_distill_is_bit_identical_and_leaves_the_teacher_alone(lmbda, beta):
     prompts, completions = small_setup()
-    teacher = llm.tiny_gpt(width=16, layers=1, heads=2, seed=9).train()
-    llm.train_on_text(teacher, prompts, completions, steps=20, lr=1e-2, batch_size=32)
+    teacher = llm.tiny_gpt(width=16, layers=1, heads=2, seed=9)
+    llm.train_on_text(teacher, prompts, completions, epochs=2, lr=1e-2, batch_size=32, progress=False)
+    teacher.train()
     teacher_before = [p.clone() for p in teacher.parameters()]
     runs = []
     for _ in range(2):
-        student = llm.tiny_gpt(width=8, layers=1, heads=2, seed=1).eval()
-        losses = llm.distill(student, teacher, prompts, completions, steps=12, lmbda=lmbda, beta=beta, lr=1e-2,
-                             batch_size=16, seed=3)
-        runs.append((losses, [p.clone() for p in student.parameters()]))
-        assert not student.training and teacher.training  # both modes as the caller left them
+        student = llm.tiny_gpt(width=8, layers=1, heads=2, seed=1)
+        history = llm.distill(student, teacher, prompts, completions, epochs=2, lmbda=lmbda, beta=beta, lr=1e-2,
+                              batch_size=64, seed=3, progress=False)
+        runs.append((history.loss, [p.clone() for p in student.parameters()]))
+        assert not student.training and teacher.training  # the student ends in eval mode; the teacher as it was
     assert runs[0][0] == runs[1][0] and all(math.isfinite(v) and v >= 0 for v in runs[0][0])
     assert all(torch.equal(p, q) for p, q in zip(runs[0][1], runs[1][1]))
     assert all(torch.equal(p, q) for p, q in zip(teacher.parameters(), teacher_before))
 
 
+def test_distill_minimises_the_generalized_jsd_of_the_completions():
+    """Off-policy, one plain SGD step of distill equals a step on the float64 divergence of the completion tokens."""
+    prompts, completions = small_setup()
+    prompts, completions = prompts[:4], completions[:4]
+    teacher = llm.tiny_gpt(width=8, layers=1, heads=2, seed=9)
+    student = llm.tiny_gpt(width=8, layers=1, heads=2, seed=2)
+    reference_student = llm.tiny_gpt(width=8, layers=1, heads=2, seed=2).double()
+    llm.distill(student, teacher, prompts, completions, beta=0.3, temperature=2.0, epochs=1, batch_size=4,
+                optimizer="sgd", lr=0.1, progress=False)  # temperature only samples: the loss is at T = 1
+    sequence = torch.cat([prompts, completions], dim=1)[:, :-1]
+    first = prompts.shape[1] - 1
+    with torch.no_grad():
+        teacher_logits = teacher.double()(sequence)[:, first:]
+    loss = reference(reference_student(sequence)[:, first:], teacher_logits, 0.3).mean()
+    grads = torch.autograd.grad(loss, list(reference_student.parameters()))
+    for p, p0, g in zip(student.parameters(), reference_student.parameters(), grads):
+        assert torch.allclose(p.double(), p0 - 0.1 * g, atol=1e-5)
+
+
 def test_on_policy_batches_use_the_students_samples():
     prompts, completions = small_setup()
     teacher = llm.tiny_gpt(width=8, layers=1, heads=2, seed=9)
-    student = llm.tiny_gpt(width=8, layers=1, heads=2, seed=1)
     garbage = torch.zeros_like(completions)  # off-policy text that the on-policy run must never read
-    on = llm.distill(student, teacher, prompts, garbage, steps=3, lmbda=1.0, batch_size=16, seed=0)
+    runs = []
+    for text in (garbage, completions):
+        student = llm.tiny_gpt(width=8, layers=1, heads=2, seed=1)
+        runs.append(llm.distill(student, teacher, prompts, text, epochs=1, lmbda=1.0, batch_size=64, seed=0,
+                                progress=False).loss)
+    assert runs[0] == runs[1]
     student = llm.tiny_gpt(width=8, layers=1, heads=2, seed=1)
-    on_real = llm.distill(student, teacher, prompts, completions, steps=3, lmbda=1.0, batch_size=16, seed=0)
-    assert on == on_real
+    off = llm.distill(student, teacher, prompts, garbage, epochs=1, lmbda=0.0, batch_size=64, seed=0, progress=False)
+    assert off.loss != runs[0]
 
 
 @pytest.mark.parametrize("changes, error, words", [
     (dict(lmbda=1.5), ValueError, "lmbda"), (dict(beta=-0.5), ValueError, "beta"),
-    (dict(temperature=0.0), ValueError, "temperature"), (dict(steps=0), ValueError, "steps"),
+    (dict(temperature=0.0), ValueError, "temperature"), (dict(epochs=0), ValueError, "epochs"),
     (dict(batch_size=2.0), TypeError, "batch_size"), (dict(lr=float("nan")), ValueError, "lr"),
-    (dict(completions="0582."), TypeError, "completions"), (dict(student="model"), TypeError, "model"),
+    (dict(completions="0582."), TypeError, "completions"), (dict(student="model"), TypeError, "student"),
+    (dict(teacher=None), TypeError, "teacher"), (dict(steps=3), TypeError, "steps"),
+    (dict(val=(torch.zeros(2, 3), torch.zeros(2, dtype=torch.int64))), ValueError, "val"),
 ])
 def test_bad_distill_inputs_are_named(changes, error, words):
     prompts, completions = small_setup()
     arguments = dict(student=llm.tiny_gpt(width=8, layers=1, heads=2), teacher=llm.tiny_gpt(width=8, layers=1, heads=2),
-                     prompts=prompts, completions=completions, steps=2) | changes
+                     prompts=prompts, completions=completions, epochs=1) | changes
     with pytest.raises(error, match=words):
         llm.distill(**arguments)
 
@@ -272,7 +317,7 @@ def test_bad_distill_inputs_are_named(changes, error, words):
 def test_prompts_and_completions_must_pair_up():
     prompts, completions = small_setup()
     with pytest.raises(ValueError, match="one row each"):
-        llm.train_on_text(llm.tiny_gpt(width=8, layers=1, heads=2), prompts, completions[:-1], steps=1)
+        llm.train_on_text(llm.tiny_gpt(width=8, layers=1, heads=2), prompts, completions[:-1], epochs=1)
 
 
 @pytest.mark.skipif(not (torch.backends.mps.is_available() or torch.cuda.is_available()), reason="no GPU or MPS here")
@@ -281,5 +326,5 @@ def test_distill_runs_where_the_student_is():
     prompts, completions = small_setup()
     student = llm.tiny_gpt(width=8, layers=1, heads=2).to(device)
     teacher = llm.tiny_gpt(width=8, layers=1, heads=2, seed=2).to(device)
-    llm.distill(student, teacher, prompts, completions, steps=2, lmbda=1.0, batch_size=8)
+    llm.distill(student, teacher, prompts, completions, epochs=1, lmbda=1.0, batch_size=64, progress=False)
     assert next(student.parameters()).device.type == device and prompts.device.type == "cpu"
