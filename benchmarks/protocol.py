@@ -19,6 +19,7 @@ import os
 import platform
 import statistics
 import sys
+import time
 from pathlib import Path
 from typing import NamedTuple
 
@@ -61,7 +62,16 @@ def parse(p, argv=None):
     if args.out is not None and args.out.is_dir():
         p.error(f"--out must be a file, got the folder {args.out}")
     torch.set_num_threads(1)
+    args.started = (time.perf_counter(), time.process_time(), load_average())
     return args
+
+
+def load_average():
+    """The machine's 1-, 5- and 15-minute load averages (what `uptime` prints), as text."""
+    try:
+        return "/".join(f"{value:.2f}" for value in os.getloadavg())
+    except (AttributeError, OSError):  # not on every OS
+        return "unknown"
 
 
 def seeds(args):
@@ -162,9 +172,18 @@ def choose(candidates, score):
 # output
 
 def header(args):
+    """Machine, date, command, and the run's wall and CPU time with the machine's load (1/5/15-minute load
+    averages, as `uptime` prints them) at its start and end: wall times on a shared machine mean little without it."""
     command = f"python benchmarks/{Path(sys.argv[0]).name} {' '.join(sys.argv[1:])}".strip()
+    run = ""
+    if getattr(args, "started", None) is not None:
+        wall, cpu, load = args.started
+        run = (f" Run: {(time.perf_counter() - wall) / 60:.1f} min wall, {(time.process_time() - cpu) / 60:.1f} min "
+               f"CPU (one thread); load average {load} at the start, {load_average()} at the end.")
     return (f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-            f"torch {torch.__version__}, device {args.device}. Date: {datetime.date.today()}. Command: `{command}`."
+            f"torch {torch.__version__}, device {args.device}. "
+            f"Date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC. "
+            f"Command: `{command}`.{run}"
             + (" **Quick smoke run: tiny data, numbers mean nothing.**" if args.quick else ""))
 
 
