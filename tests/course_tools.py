@@ -1,7 +1,7 @@
 """nbgrader driven from tests: a temporary course per lesson, submissions autograded through the command line.
 
 Shared by the grader proofs (test_course.py) and the grader-integrity tests. Each lesson gets its own
-course folder and gradebook, so the lessons' grading can run on different pytest workers.
+course folder and gradebook: one lesson's grading never reads another's.
 """
 import os
 import shutil

@@ -16,11 +16,6 @@ import pytest
 from course_tools import LESSONS, ROOT, autograde, course_root, graded_cells, graded_only, notebook_path
 from mutants import MUTANTS
 
-# One temporary course per lesson, and a lesson's tests kept on one pytest worker (make test: --dist loadgroup),
-# so the ten lessons' grading spreads over the workers.
-BY_LESSON = [pytest.param(lesson, marks=pytest.mark.xdist_group(lesson)) for lesson in LESSONS]
-
-
 @cache
 def autograded(lesson):
     """Autograde the solution's graded cells, the untouched release and every mutant of ``lesson``; scores per
@@ -35,14 +30,14 @@ def autograded(lesson):
     return autograde(course_root(lesson), lesson, submissions)
 
 
-@pytest.mark.parametrize("lesson", BY_LESSON)
+@pytest.mark.parametrize("lesson", LESSONS)
 def test_course_is_generated_from_solutions(lesson):
     generated = json.loads(notebook_path(course_root(lesson) / "course", lesson).read_text(encoding="utf-8"))
     committed = json.loads(notebook_path(ROOT / "course", lesson).read_text(encoding="utf-8"))
     assert generated == committed, f"course/{lesson} is out of date: run `make release` and commit course/"
 
 
-@pytest.mark.parametrize("lesson", BY_LESSON)
+@pytest.mark.parametrize("lesson", LESSONS)
 def test_no_solution_or_hidden_test_reaches_the_learner(lesson):
     released = notebook_path(ROOT / "course", lesson).read_text(encoding="utf-8")
     for marker in ("BEGIN SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"):
@@ -52,7 +47,7 @@ def test_no_solution_or_hidden_test_reaches_the_learner(lesson):
     assert not any(c.get("outputs") for c in notebook.cells if c.cell_type == "code"), "release carries outputs"
 
 
-@pytest.mark.parametrize("lesson", BY_LESSON)
+@pytest.mark.parametrize("lesson", LESSONS)
 def test_solution_scores_full_marks(lesson):
     scores = autograded(lesson)["solution"]
     source = nbformat.read(notebook_path(ROOT / "solutions", lesson), as_version=4)
@@ -60,13 +55,13 @@ def test_solution_scores_full_marks(lesson):
     assert all(score == maximum > 0 for score, maximum in scores.values()), scores
 
 
-@pytest.mark.parametrize("lesson", BY_LESSON)
+@pytest.mark.parametrize("lesson", LESSONS)
 def test_untouched_notebook_scores_zero(lesson):
     scores = autograded(lesson)["untouched"]
     assert scores and all(score == 0 for score, _ in scores.values()), scores
 
 
-@pytest.mark.parametrize("lesson", BY_LESSON)
+@pytest.mark.parametrize("lesson", LESSONS)
 def test_a_learner_stuck_on_every_exercise_still_sees_the_whole_lesson_run(lesson):
     """The untouched notebook, exactly as released, was executed by autograde above: only its graded test
     cells may fail; every other cell runs on kdlib's reference functions (checks.yours_or_kdlib)."""
@@ -81,7 +76,7 @@ def test_a_learner_stuck_on_every_exercise_still_sees_the_whole_lesson_run(lesso
         "an unsolved exercise's test cell passed: the stub must fail its tests"
 
 
-@pytest.mark.parametrize("lesson", BY_LESSON)
+@pytest.mark.parametrize("lesson", LESSONS)
 def test_every_exercise_has_a_mutant_and_a_test_cell(lesson):
     source = nbformat.read(notebook_path(ROOT / "solutions", lesson), as_version=4)
     exercises, tests = graded_cells(source, "solution"), graded_cells(source, "grade")
@@ -89,8 +84,7 @@ def test_every_exercise_has_a_mutant_and_a_test_cell(lesson):
     assert set(exercises) == {exercise for mutant_lesson, exercise, _, _ in MUTANTS if mutant_lesson == lesson}
 
 
-@pytest.mark.parametrize("index", [pytest.param(i, marks=pytest.mark.xdist_group(m[0]), id=f"{m[0][:2]}-{m[1]}-{m[2]}")
-                                   for i, m in enumerate(MUTANTS)])
+@pytest.mark.parametrize("index", range(len(MUTANTS)), ids=[f"{m[0][:2]}-{m[1]}-{m[2]}" for m in MUTANTS])
 def test_mutant_loses_the_points_of_its_exercise_only(index):
     lesson, exercise, mistake, _ = MUTANTS[index]
     scores = autograded(lesson)[f"mutant{index:02d}"]

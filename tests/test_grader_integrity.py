@@ -215,7 +215,6 @@ def test_the_scan_command_lists_findings_and_fails():
 GRADER_USER = "kdlib-grader"
 
 
-@pytest.mark.xdist_group("grader-sandbox")  # its own course: runs beside the abuse batch on the other worker
 @pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox runs grading kernels as another system user: needs root")
 def test_a_sandboxed_kernel_cannot_read_the_hidden_tests_or_rewrite_the_gradebook():
     from test_classroom import user_venv  # this Python may be private to root (pyenv): one every user can run
