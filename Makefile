@@ -28,9 +28,10 @@ lab: $(VENV)/.course
 	$(BIN)/python -m kdlib.workspace course workspace
 	$(BIN)/jupyter lab $(ALLOW_ROOT) --notebook-dir=workspace
 
-# Two pytest workers, one file each at a time (nbval needs a notebook's cells together). Not `--dist loadgroup`:
-# with pytest 9 xdist 3.8 cannot tag a test with its group, so groups are silently split. WORKERS=0 runs everything
-# in one process; --durations lists the slowest tests.
+# Two pytest workers, one file each at a time (nbval needs a notebook's cells together), except that the grader
+# proofs of tests/test_course.py go one lesson at a time (tests/conftest.py). Not `--dist loadgroup`: with pytest 9
+# xdist 3.8 cannot tag a test with its group, so groups are silently split. WORKERS=0 runs everything in one
+# process; --durations lists the slowest tests.
 WORKERS ?= 2
 test: $(VENV)/.test
 	$(BIN)/python -m pytest $(if $(filter 0,$(WORKERS)),,-n $(WORKERS) --dist loadfile --durations=15)
