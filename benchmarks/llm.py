@@ -1,17 +1,18 @@
 """Lesson 10 at a larger scale: on-policy vs off-policy distillation and reasoning traces, on addition.
 
     python benchmarks/llm.py --make-teacher      # regenerate kdlib/llm_teacher.pt and llm_student.pt bit for bit
-    python benchmarks/llm.py --out table.md      # the benchmark (≤ 30 min at 1 thread)
-    python benchmarks/llm.py --quick             # a few-second smoke run
+    nice -n 10 python benchmarks/llm.py --out llm.md   # the benchmark (about 35 CPU-minutes at 1 thread)
+    python benchmarks/llm.py --quick --out /tmp/llm.md  # a few-second smoke run
 
 The teacher (kdlib.llm.tiny_gpt, width 64, 2 layers) learns 3-digit addition in both formats of
 kdlib.llm (the answer directly, and a step-by-step trace then the answer) from the correct
 completions of 20,000 problems (seed 0); checkpoint choice uses validation problems (seed 1),
 never the test problems (seed 2). The benchmark trains students (width 32, 2 layers) for more epochs
-and over more seeds than the lesson, and reports greedy answer accuracy on test problems as
-mean ± std over paired seeds (same initial weights and batches per seed) and the paired difference.
+and over more seeds than the lesson, and reports greedy answer accuracy on test problems, paired by seed
+(same start or initial weights and batches per seed), under the protocol of benchmarks/protocol.py: each
+method's learning rate is chosen from LEARNING_RATES on the validation problems (seed 0's student), the other
+seeds train at it, and the test problems are scored once.
 """
-import argparse
 import hashlib
 import io
 import math
@@ -22,6 +23,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks import protocol  # noqa: E402
 from kdlib import llm  # noqa: E402
 
 DIGITS = 3
@@ -32,6 +34,9 @@ VALIDATION_SEED, TEST_SEED = 1, 2
 # 3 chunks of 5 epochs: stopped at 8% validation accuracy (a 4th chunk reaches 100%) to leave the methods room
 STUDENT = dict(width=32, layers=2, heads=2, context=24)
 STUDENT_PROBLEMS, STUDENT_PROBLEM_SEED, STUDENT_CHUNKS, STUDENT_EPOCHS_PER_CHUNK, STUDENT_LR = 2000, 10, 3, 5, 1e-2
+# each method's candidates: reverse KL lost at the forward-KL students' rate in the lesson, so every method gets
+# the same three trials (Adam, batches of 32 from the start, 64 from scratch)
+LEARNING_RATES = (1e-3, 3e-3, 1e-2)
 
 
 def make_teacher(rounds=TEACHER_ROUNDS, progress=True):
@@ -81,16 +86,12 @@ def save_model(model, config, path):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = protocol.parser(__doc__)
     parser.add_argument("--make-teacher", action="store_true", help="retrain kdlib/llm_teacher.pt from seed 0")
-    parser.add_argument("--quick", action="store_true", help="a few-second smoke run (tiny budgets)")
-    parser.add_argument("--device", default="cpu", help="torch device for the students (default cpu)")
-    parser.add_argument("--out", type=Path, help="write the markdown table to this file")
     parser.add_argument("--teacher-out", type=Path, default=llm.TEACHER_PATH, help="where --make-teacher writes the teacher")
     parser.add_argument("--student-out", type=Path, default=llm.STUDENT_PATH, help="... and the students' start")
     parser.add_argument("--student-only", action="store_true", help="with --make-teacher: keep the teacher, remake the start")
-    args = parser.parse_args()
-    torch.set_num_threads(1)
+    args = protocol.parse(parser)
     if args.make_teacher:
         if args.student_only:
             teacher = llm.load_teacher()
@@ -103,83 +104,89 @@ def main():
     run_benchmark(args)
 
 
-def paired(rows, a, b):
-    """'mean ± std' of the per-seed difference b − a."""
-    return mean_and_std([y - x for x, y in zip(rows[a], rows[b])])
-
-
-def mean_and_std(values):
-    values = torch.tensor(values, dtype=torch.float64)
-    std = values.std().item() if len(values) > 1 else 0.0
-    return f"{values.mean().item():.3f} ± {std:.3f}"
+def tuned(train, score, seeds):
+    """Train seed 0 at every rate of LEARNING_RATES, keep the rate whose student scores best on validation
+    (``score``), train the other seeds at it. Returns the students in seed order and the choice's record."""
+    first = {lr: train(lr, seeds[0]) for lr in LEARNING_RATES}
+    lr, record = protocol.choose(LEARNING_RATES, lambda lr: score(first[lr]))
+    return [first[lr]] + [train(lr, seed) for seed in seeds[1:]], f"lr {lr:g} (validation accuracy: {record})"
 
 
 def run_benchmark(args):
-    quick = args.quick
-    device = torch.device(args.device)
+    device, seeds = torch.device(args.device), protocol.seeds(args)
     teacher = llm.load_teacher().to(device)
-    seeds = range(2 if quick else 5)
-    lines = ["| experiment | students | test accuracy, 3-digit problems (mean ± std over seeds) | paired difference vs "
-             "first row | test accuracy, problems below 100 | paired difference |", "|---|---|---|---|---|---|"]
-    test_a, test_b = llm.problems(100 if quick else 1000, DIGITS, seed=TEST_SEED)
-    small_a, small_b = llm.problems(100 if quick else 1000, DIGITS, seed=TEST_SEED, low_digits=2)
-    start_time = time.perf_counter()
+    count = 100 if args.quick else 1000
+    test, test_small, validation = (llm.problems(count, DIGITS, seed=TEST_SEED),
+                                    llm.problems(count, DIGITS, seed=TEST_SEED, low_digits=2),
+                                    llm.problems(count // 2, DIGITS, seed=VALIDATION_SEED))
+    rows, goals, choices = [], [], []
+
+    def measure(label, name, train, trace):
+        students, record = tuned(train, lambda s: llm.accuracy(s, *validation, DIGITS, trace), seeds)
+        scores = [[llm.accuracy(s, *problems, DIGITS, trace) for s in students] for problems in (test, test_small)]
+        rows.append(f"| {label} | {name} | {protocol.mean_sd(scores[0])} | {protocol.mean_sd(scores[1])} |")
+        choices.append(f"{label}, {name}: {record}")
+        print(rows[-1], flush=True)
+        return scores
 
     # 1. off- vs on-policy, continued from the shipped start, longer than the lesson (3 epochs: 189 batches of 32)
-    epochs = 1 if quick else 3
-    a, b = llm.problems(200 if quick else 2000, DIGITS, seed=STUDENT_PROBLEM_SEED)
+    epochs = 1 if args.quick else 3
+    a, b = llm.problems(200 if args.quick else 2000, DIGITS, seed=STUDENT_PROBLEM_SEED)
     prompts, completions = llm.tokens(a, b, DIGITS, trace=True)
     written = llm.generate(teacher, prompts, completions.shape[1], temperature=0)
     start = llm.load_student_start()
-    methods = {"off-policy, forward KL (λ=0, β=0)": dict(lmbda=0.0, beta=0.0),
-               "on-policy, forward KL (λ=1, β=0)": dict(lmbda=1.0, beta=0.0),
-               "on-policy, reverse KL (λ=1, β=1)": dict(lmbda=1.0, beta=1.0),
-               "mixed, generalized JSD (λ=0.5, β=0.5)": dict(lmbda=0.5, beta=0.5)}
-    rows, small = {}, {}
-    for name, knobs in methods.items():
-        rows[name] = []
-        for seed in seeds:
+
+    def from_start(knobs):
+        def train(lr, seed):
             student = llm.tiny_gpt(**STUDENT).to(device)
             student.load_state_dict(start.state_dict())
-            llm.distill(student, teacher, prompts, written, epochs=epochs, lr=3e-3, batch_size=32, seed=seed,
+            llm.distill(student, teacher, prompts, written, epochs=epochs, lr=lr, batch_size=32, seed=seed,
                         progress=False, **knobs)
-            rows[name].append(llm.accuracy(student, test_a, test_b, DIGITS, True))
-            small.setdefault(name, []).append(llm.accuracy(student, small_a, small_b, DIGITS, True))
-        print(f"{name}: {mean_and_std(rows[name])} ({time.perf_counter() - start_time:.0f} s)", flush=True)
-    first = next(iter(methods))
-    for name in methods:
-        lines.append(f"| from the shipped start, {epochs} more epochs | {name} | {mean_and_std(rows[name])} | "
-                     f"{'—' if name == first else paired(rows, first, name)} | {mean_and_std(small[name])} | "
-                     f"{'—' if name == first else paired(small, first, name)} |")
+            return student
+        return train
+
+    label = f"from the shipped start, {epochs} more epoch{'s' * (epochs != 1)}"
+    acc = {name: measure(label, name, from_start(knobs), trace=True)[0] for name, knobs in {
+        "off-policy, forward KL (λ=0, β=0)": dict(lmbda=0.0, beta=0.0),
+        "on-policy, forward KL (λ=1, β=0)": dict(lmbda=1.0, beta=0.0),
+        "on-policy, reverse KL (λ=1, β=1)": dict(lmbda=1.0, beta=1.0),
+        "mixed, generalized JSD (λ=0.5, β=0.5)": dict(lmbda=0.5, beta=0.5)}.items()}
+    off, on, reverse, mixed = acc.values()
+    for goal, (better, worse) in {"on-policy beats off-policy (forward KL; GKD)": (on, off),
+                                  "reverse KL beats forward KL (both on-policy; MiniLLM)": (reverse, on),
+                                  "mixed generalized JSD beats off-policy forward KL": (mixed, off)}.items():
+        measured = protocol.paired(better, worse)
+        goals.append((goal + ", test accuracy difference", measured, protocol.verdict(measured, 0.0)))
 
     # 2. answers vs traces, from scratch, on all 3-digit problems and on problems below 100 only (19 epochs: 608 batches)
-    epochs = 1 if quick else 19
+    epochs = 1 if args.quick else 19
     for low_digits, label in ((None, "3-digit problems"), (2, "problems below 100 only")):
-        a, b = llm.problems(200 if quick else 2000, DIGITS, seed=STUDENT_PROBLEM_SEED, low_digits=low_digits)
-        rows, small = {}, {}
+        a, b = llm.problems(200 if args.quick else 2000, DIGITS, seed=STUDENT_PROBLEM_SEED, low_digits=low_digits)
+        acc = {}
         for trace in (False, True):
-            name = "teacher's traces" if trace else "teacher's answers only"
             prompts, completions = llm.tokens(a, b, DIGITS, trace)
             written = llm.generate(teacher, prompts, completions.shape[1], temperature=0)
-            rows[name] = []
-            for seed in seeds:
+
+            def train(lr, seed):
                 student = llm.tiny_gpt(**STUDENT, seed=100 + seed).to(device)
-                llm.distill(student, teacher, prompts, written, epochs=epochs, lr=STUDENT_LR, batch_size=64, seed=seed,
+                llm.distill(student, teacher, prompts, written, epochs=epochs, lr=lr, batch_size=64, seed=seed,
                             progress=False)
-                rows[name].append(llm.accuracy(student, test_a, test_b, DIGITS, trace))
-                small.setdefault(name, []).append(llm.accuracy(student, small_a, small_b, DIGITS, trace))
-            print(f"{label}, {name}: {mean_and_std(rows[name])} ({time.perf_counter() - start_time:.0f} s)", flush=True)
-        for name in rows:
-            lines.append(f"| from scratch, {epochs} epochs, trained on {label} | {name} | {mean_and_std(rows[name])} | "
-                         f"{'—' if name.endswith('only') else paired(rows, next(iter(rows)), name)} | "
-                         f"{mean_and_std(small[name])} | "
-                         f"{'—' if name.endswith('only') else paired(small, next(iter(small)), name)} |")
-    lines.append(f"\nSeeds: {len(seeds)}, paired (same start or initial weights and batches per seed); test problems: "
-                 f"{len(test_a)}; total {time.perf_counter() - start_time:.0f} s on {device} at 1 thread.")
-    table = "\n".join(lines)
-    print(table)
-    if args.out:
-        args.out.write_text(table + "\n", encoding="utf-8")
+                return student
+            name = "teacher's traces" if trace else "teacher's answers only"
+            acc[trace] = measure(f"from scratch, {epochs} epoch{'s' * (epochs != 1)}, trained on {label}", name, train,
+                                trace)[0]
+        measured = protocol.paired(acc[True], acc[False])
+        goals.append((f"traces beat answers, trained on {label}, test accuracy on 3-digit problems", measured,
+                      protocol.verdict(measured, 0.0)))
+
+    body = "\n".join([
+        protocol.goals_table(goals), "",
+        "| experiment | students | test accuracy, 3-digit problems (mean ± sd over seeds) | test accuracy, problems "
+        "below 100 |", "|---|---|---|---|", *rows, "",
+        f"Seeds: {len(seeds)}, paired; test problems: {count} (and {count} below 100); validation problems: "
+        f"{count // 2}. Learning rates chosen on validation:", "", *[f"- {c}" for c in choices]])
+    protocol.emit(args, "llm", "Distilling a tiny GPT on addition: lesson 10 at a larger scale (benchmarks/llm.py)",
+                  body)
 
 
 if __name__ == "__main__":

@@ -93,11 +93,14 @@ def test_a_seed_gives_the_same_table(tmp_path):
 
 
 def test_llm_quick_run_writes_a_table(tmp_path):
-    """benchmarks/llm.py has its own command line (--quick, --out); it runs in a process of its own."""
+    """benchmarks/llm.py (its own process: it also remakes lesson 10's checkpoints) follows the protocol: a
+    learning rate chosen on validation for every method, then a goals table with verdicts."""
     out = tmp_path / "llm.md"
     subprocess.run([sys.executable, str(ROOT / "benchmarks" / "llm.py"), "--quick", "--out", str(out)],
                    check=True, cwd=tmp_path, capture_output=True, timeout=300)
-    assert "|---" in out.read_text(encoding="utf-8")
+    text = out.read_text(encoding="utf-8")
+    assert protocol.GOALS_HEADER in text and text.count("lr ") == 8  # 4 methods from the start, 2 × 2 from scratch
+    assert len(goal_rows(text)) == 5 and {v for _, _, v in goal_rows(text)} == {"not shown"}  # 2 seeds: not shown
 
 
 def test_interval_is_the_t_interval_of_the_paired_differences():
