@@ -19,6 +19,7 @@ Devices follow ``kdlib.devices``: everything runs where the model is. Sampling d
 on the CPU, from a CPU generator seeded with ``seed``, so one seed gives the same draws on every device.
 """
 import numbers
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -301,13 +302,8 @@ def teacher_text(teacher, prompts_from, characters, temperature=1.0, streams=64,
 # training
 
 
-def _settings(settings, **overrides):
-    """TrainSettings for a language model: LANGUAGE_SETTINGS unless ``settings`` is given, with ``overrides``."""
-    settings = TrainSettings.of(LANGUAGE_SETTINGS if settings is None else settings, **overrides)
-    if settings.val is not None:
-        raise ValueError("val (a Split of images and labels) does not apply to language models; "
-                         "score held-out text with perplexity(model, text) instead")
-    return settings
+# TrainSettings: LANGUAGE_SETTINGS unless the caller gives settings; val refused (it scores images and labels)
+_settings = partial(TrainSettings.for_sequences, LANGUAGE_SETTINGS, score_with="perplexity(model, text)")
 
 
 def _windows(text, vocabulary, context):

@@ -20,6 +20,7 @@ Token indices are int64 ``(batch, sequence)``; a prompt is followed by a complet
 count only the completion's tokens.
 """
 import math
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -375,13 +376,8 @@ def correct_prefix_fraction(generated, completions):
 # training
 
 
-def _settings(settings, **overrides):
-    """TrainSettings for this module: LLM_SETTINGS unless ``settings`` is given, with ``overrides``."""
-    settings = TrainSettings.of(LLM_SETTINGS if settings is None else settings, **overrides)
-    if settings.val is not None:
-        raise ValueError("val (a Split of images and labels) does not apply to language models; "
-                         "score held-out problems with accuracy(model, a, b, digits, trace) instead")
-    return settings
+# TrainSettings: LLM_SETTINGS unless the caller gives settings; val refused (it scores images and labels)
+_settings = partial(TrainSettings.for_sequences, LLM_SETTINGS, score_with="accuracy(model, a, b, digits, trace)")
 
 
 def _check_text_pairs(prompts, completions):

@@ -77,6 +77,16 @@ class TrainSettings:
                             f"{[f.name for f in dataclasses.fields(cls)]}")
         return dataclasses.replace(settings, **overrides)
 
+    @classmethod
+    def for_sequences(cls, defaults, settings=None, *, score_with, **overrides):
+        """``of`` for models of token sequences: ``defaults`` unless ``settings`` is given. ``val`` (a Split of
+        images and labels, scored by fit's accuracy) is refused, naming the module's own scorer instead."""
+        settings = cls.of(defaults if settings is None else settings, **overrides)
+        if settings.val is not None:
+            raise ValueError(f"val (a Split of images and labels) does not apply to language models; "
+                             f"score held-out data with {score_with} instead")
+        return settings
+
 
 @dataclass
 class History:
