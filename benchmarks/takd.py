@@ -9,7 +9,7 @@ The KD setting (T, α) is chosen per regime on the validation split (seed 0, dir
 largest teacher) and then used by every distillation; the test split is scored once per model.
 
     nice -n 10 python benchmarks/takd.py --out takd.md                                   # section "takd"
-    KDLIB_DATA_DIR=/work/shared/data nice -n 10 python benchmarks/takd.py --dataset mnist --out m.md  # "takd-mnist"
+    KDLIB_DATA_DIR=/work/shared/data nice -n 10 python benchmarks/takd.py --dataset mnist --out m.md  # "takd-mnist-10000"
     python benchmarks/takd.py --quick --out /tmp/takd.md                                  # smoke run
 """
 import sys
@@ -200,7 +200,7 @@ def main(argv=None):
     name = "digits" if args.dataset == "digits" else f"mnist, {args.mnist_train_size} training images"
     shape = (1, 8, 8) if args.dataset == "digits" else (1, 28, 28)
     body = report(name, shape, results, chosen, seeds, epochs, lr, time.time() - start)
-    section = "takd" if args.dataset == "digits" else "takd-mnist"
+    section = "takd" if args.dataset == "digits" else f"takd-mnist-{args.mnist_train_size}"  # one section per size
     protocol.emit(args, section, f"Teacher assistants and born-again networks: {name} (benchmarks/takd.py)", body)
 
 
