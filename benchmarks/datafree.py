@@ -11,6 +11,10 @@ directions per class and layer). A BatchNorm twin of the teacher serves DeepInve
 every seed, each transfer set (--per-class images per class, 200 Adam steps on the pixels, lr 0.05, from
 uniform noise in [0, 1), or [0, 0.1) for the primed rows) distils a student with the soft term only (T = 4,
 α = 1, --student-epochs epochs). Which metadata kind stands for "Lopes" is chosen on validation accuracy.
+Row (g) is DAFL itself (Chen et al. 2019, ``kdlib.datafree.dafl``): no transfer set; a generator (latent 100,
+one hidden layer of 256 with BatchNorm) and the student train together on --per-class × 10 latent codes for
+--student-epochs epochs (the same student steps as the other rows, far fewer than the paper's), with the
+DAFL code's loss weights (activation 0.1, information entropy 5) and T = 1 as in its code; nothing is tuned.
 
 Anchors: DAFL (Chen et al., ICCV 2019), Table 1, the same MLP pair on MNIST: Lopes et al.'s metadata 91.24 %,
 KD on random noise 87.58 %, the student trained on the real data 98.11 % (as quoted in issue 11). Their
@@ -20,7 +24,8 @@ one point) only with the paper's widths, and then read with that caveat.
 Cost, measured on this 2-core machine (2026-12-02, one thread, CPU seconds, under load): a teacher epoch 22 s
 (BatchNorm twin 23 s); recording the metadata 31 s; one reconstructed transfer set of 200 images per class at
 200 steps 74-84 s (Lopes kinds) and 101 s (DeepInversion); a student 10 s on 2,000 images and 14 s per epoch on
-all 55,000. Defaults (a 20-epoch teacher run, 5 seeds × 10 rows): about 1.6 CPU-hours, 1.7 if the curve picks
+all 55,000; DAFL 1.7 s per epoch of 2,000 codes (about 35 s a seed). Defaults (a 20-epoch teacher run, 5 seeds ×
+11 rows): about 1.65 CPU-hours, 1.75 if the curve picks
 a budget below 20 (not the 4-6 h once estimated from loaded wall times).
 """
 import sys
@@ -40,14 +45,15 @@ STEPS, LR, TEMPERATURE = 200, 0.05, 4.0
 TEACHER_EPOCHS = 20  # see the cost estimate in the docstring
 ANCHORS = {"metadata (Lopes)": 0.9124, "noise": 0.8758, "real data": 0.9811}
 PAPER_WIDTHS = (1200, 800)
-REAL, REAL_ALL, NOISE, DEEP_INVERSION = ("(a) real images, same count", "(a') real images, all training images",
-                                         "(b) uniform noise", "(f) DeepInversion (BN teacher)")
+REAL, REAL_ALL, NOISE, DEEP_INVERSION, DAFL = ("(a) real images, same count", "(a') real images, all training images",
+                                               "(b) uniform noise", "(f) DeepInversion (BN teacher)",
+                                               "(g) DAFL (generator, no transfer set)")
 METADATA_ROWS = {"(c) Lopes top layer": ("top_layer", 1.0), "(d) Lopes all layers": ("all_layers", 1.0),
                  "(e) Lopes spectral (PCA, k = 8)": ("spectral", 1.0),
                  "(c') top layer, start in [0, 0.1)": ("top_layer", 0.1),
                  "(d') all layers, start in [0, 0.1)": ("all_layers", 0.1),
                  "(e') spectral, start in [0, 0.1)": ("spectral", 0.1)}
-ROWS = [REAL, REAL_ALL, NOISE, *METADATA_ROWS, DEEP_INVERSION]
+ROWS = [REAL, REAL_ALL, NOISE, *METADATA_ROWS, DEEP_INVERSION, DAFL]
 
 
 def run(args):
@@ -91,10 +97,14 @@ def run(args):
         generator = torch.Generator().manual_seed(seed)
         for row in ROWS:
             start = time.perf_counter()
-            transfer = transfer_set(row, seed, generator, 10 * args.per_class)
             student = mlp((1, 28, 28), 10, width=args.student_width, depth=2, seed=seed)
-            distill(student, teachers[row == DEEP_INVERSION], transfer, temperature=TEMPERATURE, alpha=1.0,
-                    epochs=args.student_epochs, seed=seed, **common)
+            if row == DAFL:
+                datafree.dafl(student, teachers[False], datafree.dafl_generator(100, (1, 28, 28), seed=seed),
+                              codes=10 * args.per_class, epochs=args.student_epochs, seed=seed, **common)
+            else:
+                transfer = transfer_set(row, seed, generator, 10 * args.per_class)
+                distill(student, teachers[row == DEEP_INVERSION], transfer, temperature=TEMPERATURE, alpha=1.0,
+                        epochs=args.student_epochs, seed=seed, **common)
             seconds[row].append(time.perf_counter() - start)
             test[row].append(evaluate(student, splits.test))
             val[row].append(evaluate(student, splits.val))

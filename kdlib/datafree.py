@@ -14,12 +14,19 @@ Two ways to get inputs without the training data:
 Either returns a ``Split(x, y)`` of images and their target classes; distil on it with the
 ordinary ``kdlib.training.distill(student, teacher, split, ...)`` (no new loop is needed).
 
+- Chen et al., "DAFL: Data-Free Learning of Student Networks", ICCV 2019. No statistics at all:
+  a *generator* learns to make images the teacher is sure about, that excite its features and
+  that cover all classes (``dafl_generator_loss``), while the student is distilled on them, both
+  in the one training loop (``dafl``).
+
 Teachers are ``nn.Sequential`` models from ``kdlib.models``; "activations" are the outputs of
 every ReLU (flattened) followed by the logits. Images stay in [0, 1]: after each Adam step the
 pixels are clipped back into range. Devices follow ``kdlib.devices``: everything runs where the
 teacher is, the metadata and the rebuilt images live there too, and random draws come from a
 seeded CPU generator (so a seed gives the same images on every device) before they move there.
 """
+import math
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
@@ -27,10 +34,12 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from .arguments import check_choice, check_count, check_labels, check_model, check_number, check_split, check_tensor
+from .arguments import (check_choice, check_count, check_labels, check_model, check_number, check_split,
+                        check_temperature, check_tensor)
 from .data import Split
 from .devices import device_of, eval_mode
-from .training import class_count
+from .losses import kd_loss
+from .training import TrainSettings, class_count, fit
 
 KINDS = ("top_layer", "all_layers", "spectral")
 
@@ -328,6 +337,13 @@ def deep_inversion_loss(teacher, inputs, labels, batchnorm_weight=0.1, tv_weight
             + tv_weight * total_variation(inputs) + l2_weight * inputs.pow(2).mean())
 
 
+def _check_input_shape(input_shape):
+    if not isinstance(input_shape, (tuple, list, torch.Size)) or len(input_shape) == 0:
+        raise TypeError(f"input_shape must be the shape of one input, e.g. (1, 8, 8), got {input_shape!r}")
+    for i, size in enumerate(input_shape):
+        check_count(f"input_shape[{i}]", size)
+
+
 def deep_inversion(teacher, input_shape, classes, count_per_class=100, steps=200, lr=0.05, seed=0,
                    batch_size=256, batchnorm_weight=0.1, tv_weight=1.0, l2_weight=0.1, noise_scale=1.0,
                    progress=True):
@@ -339,10 +355,7 @@ def deep_inversion(teacher, input_shape, classes, count_per_class=100, steps=200
     teacher is.
     """
     check_model("teacher", teacher)
-    if not isinstance(input_shape, (tuple, list, torch.Size)) or len(input_shape) == 0:
-        raise TypeError(f"input_shape must be the shape of one input, e.g. (1, 8, 8), got {input_shape!r}")
-    for i, size in enumerate(input_shape):
-        check_count(f"input_shape[{i}]", size)
+    _check_input_shape(input_shape)
     check_count("classes", classes)
     _check_optimisation(count_per_class, steps, lr, seed, noise_scale)
     check_count("batch_size", batch_size)
@@ -368,3 +381,92 @@ def deep_inversion(teacher, input_shape, classes, count_per_class=100, steps=200
                 inputs.clamp_(0, 1)
         images[start : start + batch_size] = inputs.detach()
     return Split(images, labels)
+
+
+# -----------------------------------------------------------------------------
+# DAFL: a generator instead of a transfer set
+
+def dafl_generator_loss(logits, features, activation_weight=0.1, entropy_weight=5.0):
+    """Chen et al., ICCV 2019 (DAFL), eq. 6: the generator's loss, from the teacher's outputs on its images.
+
+    L_G = L_oh + activation_weight · L_a + entropy_weight · L_ie, over a batch of B generated images:
+      L_oh = (1/B) Σ_i CE(z_i, argmax_c z_ic)    the teacher should be sure of each image's class;
+      L_a  = −mean |f_ij|                         real images excite the teacher's features strongly;
+      L_ie = Σ_c p̄_c log p̄_c,  p̄ = (1/B) Σ_i softmax(z_i)   minus the entropy of the batch's mean
+                                                  prediction: the batch should cover the classes evenly.
+    logits (B, classes) and features (B, width) are the teacher's on the images (its last hidden layer).
+    Weights: the DAFL code's for MNIST (one-hot 1, activation 0.1, information entropy 5); the code takes the
+    entropy in log base 10, natural logarithms here (a factor 1/ln 10 on that weight).
+    """
+    check_tensor("logits", logits, dims=2, floating=True)
+    check_tensor("features", features, dims=2, floating=True)
+    if len(features) != len(logits) or len(logits) < 2:
+        raise ValueError(f"logits and features must describe the same batch of at least 2 images, got "
+                         f"{tuple(logits.shape)} and {tuple(features.shape)}")
+    for name, weight in (("activation_weight", activation_weight), ("entropy_weight", entropy_weight)):
+        check_number(name, weight, inclusive=True)
+    one_hot = F.cross_entropy(logits, logits.argmax(dim=1))  # the argmax is a constant: no gradient through it
+    activation = -features.abs().mean()
+    mean_prediction = F.softmax(logits, dim=1).mean(dim=0)  # (classes,)
+    information_entropy = (mean_prediction * torch.log(mean_prediction)).sum()
+    return one_hot + activation_weight * activation + entropy_weight * information_entropy
+
+
+def dafl_generator(latent, input_shape, width=256, seed=0):
+    """A small MLP generator: latent codes (batch, latent) → images (batch, *input_shape) in (0, 1).
+
+    Linear → BatchNorm → ReLU → Linear → sigmoid, as DAFL's generators (BatchNorm after the first layer); the
+    initial weights depend only on ``seed``.
+    """
+    check_count("latent", latent)
+    check_count("width", width)
+    _check_input_shape(input_shape)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return nn.Sequential(nn.Linear(latent, width), nn.BatchNorm1d(width), nn.ReLU(),
+                             nn.Linear(width, math.prod(input_shape)), nn.Sigmoid(), nn.Unflatten(1, tuple(input_shape)))
+
+
+@contextmanager
+def _no_parameter_grads(model):
+    """Gradients flow *through* the model to its inputs but leave its parameters' .grad alone."""
+    flags = [p.requires_grad for p in model.parameters()]
+    try:
+        for p in model.parameters():
+            p.requires_grad_(False)
+        yield
+    finally:
+        for p, flag in zip(model.parameters(), flags):
+            p.requires_grad_(flag)
+
+
+def dafl(student, teacher, generator, *, codes=4096, temperature=1.0, activation_weight=0.1, entropy_weight=5.0,
+         settings=None, **overrides):
+    """DAFL (Chen et al., ICCV 2019): train ``generator`` and distil ``teacher`` into ``student`` on its images.
+
+    Each batch of latent codes (standard normal, ``codes`` of them drawn once from ``seed``; an epoch is a pass
+    over them) becomes images x = G(z); the generator takes a step on dafl_generator_loss of the frozen
+    teacher's outputs on x, and the student a step on kd_loss(student(x), teacher(x), T) with x and the
+    teacher's logits held fixed — the DAFL code's alternation, in one loss summed for the one loop
+    (``training.fit``; one Adam learning rate for both, where DAFL's code has two). The teacher's parameters
+    get no gradient; its features are its last hidden layer. Returns the History; student and generator end
+    in eval mode where they were.
+    """
+    for name, model in (("student", student), ("teacher", teacher), ("generator", generator)):
+        check_model(name, model)
+    check_count("codes", codes, low=2)
+    check_temperature(temperature)
+    settings = TrainSettings.of(settings, **overrides)
+    latent = next(m for m in generator.modules() if isinstance(m, nn.Linear)).in_features
+    z = torch.randn((codes, latent), generator=torch.Generator().manual_seed(settings.seed))  # CPU draws, any device
+    pair = nn.ModuleDict({"student": student, "generator": generator})  # one optimizer over both
+
+    def batch_loss(pair, z):  # z: (batch, latent)
+        images = pair["generator"](z)  # (batch, *input_shape)
+        *hidden, logits = activations(teacher, images)  # teacher in eval mode; gradients reach the images
+        generator_loss = dafl_generator_loss(logits, hidden[-1], activation_weight, entropy_weight)
+        student_logits = pair["student"](images.detach().to(device_of(pair["student"])))
+        return generator_loss + kd_loss(student_logits, logits.detach().to(student_logits.device), temperature)
+
+    with _no_parameter_grads(teacher):
+        return fit(pair, (z,), batch_loss, settings, desc="DAFL")

@@ -248,11 +248,15 @@ def device_calls(digits):
         "deep_inversion_loss": lambda t: datafree.deep_inversion_loss(t, x, labels),
         "deep_inversion": lambda t: datafree.deep_inversion(t, (1, 8, 8), 10, count_per_class=1, steps=2, batch_size=4,
                                                             progress=False),
+        # student and generator on the CPU, the teacher wherever it is: its logits come back to the student
+        "dafl": lambda t: datafree.dafl(models.mlp((1, 8, 8), 10, width=4, depth=1), t,
+                                        datafree.dafl_generator(2, (1, 8, 8), width=4), codes=8, epochs=1, batch_size=4,
+                                        progress=False),
     }
 
 
 TAKES_A_MODEL = ["activations", "record_metadata", "reconstruction_step", "reconstruct", "batchnorm_statistics_loss",
-                 "deep_inversion_loss", "deep_inversion"]
+                 "deep_inversion_loss", "deep_inversion", "dafl"]
 
 
 @pytest.mark.parametrize("modes", ["train", "mixed", "mixed eval"])
@@ -299,3 +303,66 @@ def test_batchnorm_loss_of_a_training_teacher_is_its_eval_loss_and_updates_nothi
     assert loss.item() == pytest.approx(5.0, abs=1e-12)  # ‖(3, 4, 0)‖₂, as in eval mode
     torch.testing.assert_close(logits, expected_logits, rtol=0, atol=1e-12)
     assert torch.equal(net[2].running_mean, running) and net.training and net[2].training
+
+
+# ---- DAFL -------------------------------------------------------------------------------------------
+
+def dafl_loss64(logits, features, activation_weight, entropy_weight):
+    """DAFL's generator loss written out in float64 from the paper's three terms, one example at a time."""
+    logits, features = logits.double(), features.double()
+    one_hot = sum(-torch.log_softmax(z, dim=0)[z.argmax()] for z in logits) / len(logits)
+    activation = -sum(f.abs().sum() for f in features) / features.numel()
+    p = sum(torch.softmax(z, dim=0) for z in logits) / len(logits)
+    return one_hot + activation_weight * activation + entropy_weight * (p * p.log()).sum()
+
+
+def test_dafl_generator_loss_value_and_gradients_match_float64():
+    generator = torch.Generator().manual_seed(0)
+    logits = torch.randn(6, 4, generator=generator, requires_grad=True)
+    features = torch.randn(6, 5, generator=generator, requires_grad=True)
+    logits64, features64 = (t.detach().double().requires_grad_(True) for t in (logits, features))
+    loss = datafree.dafl_generator_loss(logits, features, activation_weight=0.3, entropy_weight=2.0)
+    expected = dafl_loss64(logits64, features64, 0.3, 2.0)
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
+    loss.backward()
+    expected.backward()
+    torch.testing.assert_close(logits.grad.double(), logits64.grad, rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(features.grad.double(), features64.grad, rtol=1e-4, atol=1e-6)
+
+
+def test_dafl_entropy_term_prefers_a_batch_that_covers_the_classes():
+    """Two batches of equally confident logits: the one spread over all classes scores lower by its entropy term;
+    with the other terms weighted 0, the balanced batch reaches −log(classes)."""
+    confident = 10 * torch.eye(4)  # (4, 4): one sure prediction per class
+    collapsed = confident[[0, 0, 0, 0]]  # four sure predictions of class 0
+    features = torch.zeros(4, 3)
+    balanced, one_class = (datafree.dafl_generator_loss(z, features, 0.0, 1.0) for z in (confident, collapsed))
+    assert balanced < one_class
+    zero_one_hot = datafree.dafl_generator_loss(confident, features, 0.0, 1.0) - \
+        torch.nn.functional.cross_entropy(confident, torch.arange(4))
+    assert zero_one_hot.item() == pytest.approx(-torch.log(torch.tensor(4.0)).item(), abs=1e-3)
+
+
+def test_dafl_trains_generator_and_student_leaves_the_teacher_and_repeats_bit_for_bit(teacher):
+    def run():
+        student = models.mlp((1, 8, 8), 10, width=16, depth=1, seed=1)
+        generator = datafree.dafl_generator(8, (1, 8, 8), width=32, seed=2)
+        history = datafree.dafl(student, teacher, generator, codes=64, epochs=2, batch_size=32, seed=3, progress=False)
+        return student, generator, history
+
+    before = {k: v.clone() for k, v in teacher.state_dict().items()}
+    for p in teacher.parameters():
+        p.grad = None  # training the fixture left its last gradients: DAFL must not write new ones
+    student, generator, history = run()
+    assert all(torch.equal(before[k], v) for k, v in teacher.state_dict().items())
+    assert all(p.grad is None for p in teacher.parameters()) and all(p.requires_grad for p in teacher.parameters())
+    assert len(history.loss) == 2 and not student.training and not generator.training
+    fresh_student = models.mlp((1, 8, 8), 10, width=16, depth=1, seed=1)
+    fresh_generator = datafree.dafl_generator(8, (1, 8, 8), width=32, seed=2)
+    assert not torch.equal(student[-1].weight, fresh_student[-1].weight)
+    assert not torch.equal(generator[0].weight, fresh_generator[0].weight)
+    again_student, again_generator, again = run()
+    assert again.loss == history.loss
+    assert all(torch.equal(a, b) for a, b in zip(student.state_dict().values(), again_student.state_dict().values()))
+    images = generator(torch.randn(5, 8))
+    assert images.shape == (5, 1, 8, 8) and images.min() > 0 and images.max() < 1
