@@ -1,6 +1,6 @@
 """Dataset distillation: learn a handful of synthetic images that train a network almost as well as the real set.
 
-Knowledge distillation compresses a model; dataset distillation compresses the *data*. Three methods:
+Knowledge distillation compresses a model; dataset distillation compresses the *data*. Four methods:
 
 - ``distill_dataset``: Wang, Zhu, Torralba & Efros, "Dataset Distillation" (arXiv 1811.10959, 2018).
   Unroll a few SGD steps θ_{i+1} = θ_i − η_i ∇_θ CE(f_θi(x̃), ỹ) on the synthetic images x̃, score the
@@ -9,6 +9,8 @@ Knowledge distillation compresses a model; dataset distillation compresses the *
   Per class, match the mean embedding of real and synthetic images under freshly initialised networks.
 - ``gradient_matching``: Zhao, Mopuri & Bilen, "Dataset Condensation with Gradient Matching" (ICLR 2021).
   Per class, make the network's gradient on synthetic images point where its gradient on real images does.
+- ``generator_matching``: distribution matching through a small generator G(z, c) (in the spirit of GLaD,
+  Cazenavette et al. 2023): the images are generated, not free pixels.
 
 ``evaluate_synthetic`` trains fresh networks on a synthetic set (with ``crop_scale_rotate`` in the papers'
 recipe) and tests them on real data;
@@ -24,6 +26,7 @@ from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 from torch.func import functional_call
 from tqdm.auto import tqdm
 
@@ -31,6 +34,7 @@ from .arguments import (check_choice, check_count, check_labels, check_model, ch
                         check_tensor)
 from .data import Split
 from .devices import device_of
+from .models import seeded
 from .training import TrainSettings, class_count, evaluate, fit
 
 
@@ -302,6 +306,81 @@ def distribution_matching(build_model, real, images_per_class=10, *, iterations=
         loss.backward()
         optimizer.step()
     return Split(synthetic.x.detach(), synthetic.y)
+
+
+# -----------------------------------------------------------------------------
+# generator-based: distribution matching through a small generator
+
+class ImageGenerator(nn.Module):
+    """G(z, c): latent code (latent_dim,) and class c → one image, pixels squeezed into [low, high].
+
+    [z, onehot(c)] → Linear(hidden) → ReLU → Linear(C·H·W) → low + (high − low)·sigmoid → (C, H, W): the sigmoid
+    keeps every image in the real pixel range, a crude stand-in for a GAN's image prior.
+    """
+
+    def __init__(self, latent_dim, classes, image_shape, hidden, low, high):
+        for name, value in (("latent_dim", latent_dim), ("classes", classes), ("hidden", hidden), *(
+                (f"image_shape[{i}]", size) for i, size in enumerate(image_shape))):
+            check_count(name, value)
+        if not high > low:
+            raise ValueError(f"the pixel range must have high > low, got low={low}, high={high}")
+        super().__init__()
+        self.classes, self.image_shape, self.low, self.high = classes, tuple(image_shape), low, high
+        self.layers = nn.Sequential(nn.Linear(latent_dim + classes, hidden), nn.ReLU(),
+                                    nn.Linear(hidden, math.prod(image_shape)))
+
+    def forward(self, codes, labels):
+        one_hot = torch.eye(self.classes, dtype=codes.dtype, device=codes.device)[labels]  # (n, classes); works on meta
+        inputs = torch.cat([codes, one_hot], dim=1)  # (n, latent + classes)
+        pixels = self.low + (self.high - self.low) * torch.sigmoid(self.layers(inputs))  # (n, C·H·W)
+        return pixels.view(len(codes), *self.image_shape)
+
+
+class Generated(NamedTuple):
+    """Result of ``generator_matching``: the synthetic set G(z_i, c_i), the generator and the learned codes z_i."""
+
+    synthetic: Split  # (classes·images_per_class, C, H, W) images and their labels, class-sorted
+    generator: ImageGenerator  # call generator(codes, labels) for more images
+    codes: torch.Tensor  # (classes·images_per_class, latent_dim)
+
+
+def generator_matching(build_model, real, images_per_class=1, *, latent_dim=16, hidden=128, iterations=100,
+                       batch_size=128, lr=0.03, seed=0, progress=True):
+    """Distribution matching through a generator: learn G and codes z_i so that, under a fresh random network
+    build_model(seed + iteration) each iteration, Σ_c ‖mean_{x∈real_c} φ(x) − mean_{i: c_i=c} φ(G(z_i, c))‖² → min
+    (φ: everything but the last layer; the loss is ``distribution_matching_loss``).
+
+    The images are never free pixels: they are a generator's outputs, as in "Generalizing Dataset Distillation
+    via Deep Generative Prior" (GLaD, Cazenavette et al., CVPR 2023) and IT-GAN (Zhao & Bilen 2022), which optimise
+    the latent codes of a *pretrained* GAN with a distillation loss. Here the small ``ImageGenerator`` is trained
+    from scratch, together with the codes (Adam at lr), starting from N(0, 1) codes and no real image.
+    Runs where build_model's networks are; the result is there.
+    """
+    for name, value in (("images_per_class", images_per_class), ("latent_dim", latent_dim), ("hidden", hidden),
+                        ("iterations", iterations), ("batch_size", batch_size)):
+        check_count(name, value)
+    check_number("lr", lr)
+    check_count("seed", seed, low=0)
+    classes = _class_count(real)
+    device = device_of(_first_network(build_model, seed + 1, real, classes))
+    low, high = real.x.min().item(), real.x.max().item()
+    generator = seeded(seed, lambda: ImageGenerator(latent_dim, classes, real.x.shape[1:], hidden, low, high)).to(device)
+    draws = torch.Generator().manual_seed(seed)
+    labels = torch.arange(classes).repeat_interleave(images_per_class).to(device)  # (classes·ipc,), class-sorted
+    codes = torch.randn(len(labels), latent_dim, generator=draws).to(device).requires_grad_(True)
+    optimizer = torch.optim.Adam([*generator.parameters(), codes], lr=lr)
+    per_class = torch.bincount(real.y, minlength=classes).clamp(max=batch_size)  # (classes,) real images drawn
+    real_y = torch.arange(classes).repeat_interleave(per_class.cpu()).to(device)  # labels of every real batch
+    for iteration in tqdm(range(iterations), desc="generator matching", disable=not progress, leave=False):
+        embed = build_model(seed + 1 + iteration)[:-1].requires_grad_(False)  # only G and the codes learn
+        real_x = torch.cat([_class_batch(real, c, batch_size, draws) for c in range(classes)]).to(device)
+        loss = distribution_matching_loss(embed, real_x, real_y, generator(codes, labels), labels, classes)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    generator.eval().requires_grad_(False)
+    codes = codes.detach()
+    return Generated(Split(generator(codes, labels), labels), generator, codes)
 
 
 # -----------------------------------------------------------------------------

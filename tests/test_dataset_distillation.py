@@ -6,9 +6,9 @@ from torch import nn
 from device_probe import follows_meta, on_meta, untouched
 from kdlib.data import Split
 from kdlib.dataset_distillation import (crop_scale_rotate, distill_dataset, distribution_matching,
-                                        distribution_matching_loss, evaluate_synthetic, gradient_distance,
-                                        gradient_matching, initial_synthetic, inner_step, poison_labels, random_shift,
-                                        unrolled_train)
+                                        distribution_matching_loss, evaluate_synthetic, generator_matching,
+                                        gradient_distance, gradient_matching, ImageGenerator, initial_synthetic,
+                                        inner_step, poison_labels, random_shift, unrolled_train)
 from kdlib.models import cnn, convnet, mlp
 from kdlib.training import TrainSettings, evaluate
 
@@ -409,3 +409,67 @@ def test_poison_labels_takes_a_shift_or_a_mapping(digits):
     assert torch.equal(poison_labels(synthetic, shift=2, classes=12).y, synthetic.y + 2)  # 12 classes: 9 → 11
     with pytest.raises(ValueError, match="not both"):
         poison_labels(synthetic, shift=1, mapping={3: 8, 8: 3})
+
+
+def test_image_generator_and_the_matching_loss_through_it_against_float64_by_hand():
+    torch.manual_seed(0)
+    generator = ImageGenerator(latent_dim=3, classes=2, image_shape=(1, 2, 2), hidden=5, low=-1.0, high=2.0).double()
+    codes = torch.randn(4, 3, dtype=torch.float64, requires_grad=True)
+    labels = torch.tensor([0, 0, 1, 1])
+    first, second = generator.layers[0], generator.layers[2]
+
+    def by_hand(z):  # G(z, c) = low + (high − low)·σ(W₂ relu(W₁ [z, onehot(c)] + b₁) + b₂), no kdlib code
+        inputs = torch.cat([z, F.one_hot(labels, 2).double()], dim=1)
+        hidden = (inputs @ first.weight.T + first.bias).clamp(min=0)
+        return (-1.0 + 3.0 / (1 + torch.exp(-(hidden @ second.weight.T + second.bias)))).view(4, 1, 2, 2)
+
+    images = generator(codes, labels)
+    torch.testing.assert_close(images, by_hand(codes))
+    assert images.min() > -1 and images.max() < 2
+    # distribution matching through G: Σ_c ‖mean φ(real_c) − mean φ(G(z_i, c))‖², φ linear; its gradient in the codes
+    embed = nn.Sequential(nn.Flatten(), nn.Linear(4, 3)).double()
+    real_x, real_y = torch.randn(6, 1, 2, 2, dtype=torch.float64), torch.tensor([0, 1, 0, 1, 1, 0])
+
+    def loss_by_hand(z):
+        w, b, fake = embed[1].weight.detach(), embed[1].bias.detach(), by_hand(z).flatten(1)
+        gaps = [(real_x.flatten(1)[real_y == c] @ w.T + b).mean(0) - (fake[labels == c] @ w.T + b).mean(0)
+                for c in range(2)]
+        return sum((gap**2).sum() for gap in gaps)
+
+    loss = distribution_matching_loss(embed, real_x, real_y, generator(codes, labels), labels, 2)
+    torch.testing.assert_close(loss, loss_by_hand(codes))
+    (grad,) = torch.autograd.grad(loss, codes)
+    eps, numeric = 1e-6, torch.zeros_like(codes)
+    for index in range(codes.numel()):
+        step = torch.zeros(codes.numel(), dtype=torch.float64)
+        step[index] = eps
+        step = step.view_as(codes)
+        with torch.no_grad():
+            numeric.view(-1)[index] = (loss_by_hand(codes + step) - loss_by_hand(codes - step)) / (2 * eps)
+    torch.testing.assert_close(grad, numeric, rtol=1e-5, atol=1e-8)
+
+
+def test_generator_matching_is_seeded_and_lowers_held_out_loss(digits):
+    build = lambda seed: mlp((1, 8, 8), 10, width=32, depth=1, seed=seed)
+    run = lambda seed, iterations=40: generator_matching(build, digits.train, 1, iterations=iterations, seed=seed,
+                                                         progress=False)
+    first, again, other = run(0), run(0), run(1)
+    assert torch.equal(first.synthetic.x, again.synthetic.x) and torch.equal(first.codes, again.codes)
+    assert not torch.equal(first.synthetic.x, other.synthetic.x)
+    assert first.synthetic.x.shape == (10, 1, 8, 8) and torch.equal(first.synthetic.y, torch.arange(10))
+    assert first.synthetic.x.min() >= digits.train.x.min() and first.synthetic.x.max() <= digits.train.x.max()
+    torch.testing.assert_close(first.generator(first.codes, first.synthetic.y), first.synthetic.x)
+
+    def held_out_loss(synthetic):  # embedding networks the matching never drew (seeds 1..40 were used)
+        with torch.no_grad():
+            return sum(distribution_matching_loss(build(1000 + s)[:-1], digits.train.x, digits.train.y,
+                                                  synthetic.x, synthetic.y, 10) for s in range(5))
+
+    assert held_out_loss(first.synthetic) < 0.5 * held_out_loss(run(0, iterations=1).synthetic)
+
+
+def test_generator_matching_runs_where_build_model_puts_the_networks(digits):
+    build, seen_per_network = meta_builder(SMALL)
+    follows_meta(lambda: generator_matching(build, digits.train, 1, iterations=2, batch_size=8, progress=False))
+    seen = [device for network in seen_per_network for device in network]
+    assert len(seen) > LEAVES and set(seen) == {"meta"}, seen  # as for the other methods in BUILDER_CALLS

@@ -1,12 +1,12 @@
-"""Malformed calls to kdlib.dataset_distillation: starting sets, the three methods, evaluation and poisoning."""
+"""Malformed calls to kdlib.dataset_distillation: starting sets, the four methods, evaluation and poisoning."""
 import torch
 
 from kdlib import models
 from kdlib.data import Split
 from kdlib.dataset_distillation import (crop_scale_rotate, distill_dataset, distribution_matching,
-                                        distribution_matching_loss, evaluate_synthetic, gradient_distance,
-                                        gradient_matching, initial_synthetic, inner_step, poison_labels, random_shift,
-                                        unrolled_train)
+                                        distribution_matching_loss, evaluate_synthetic, generator_matching,
+                                        gradient_distance, gradient_matching, ImageGenerator, initial_synthetic,
+                                        inner_step, poison_labels, random_shift, unrolled_train)
 
 X = torch.rand(6, 1, 4, 4, generator=torch.Generator().manual_seed(0))
 REAL = Split(X, torch.arange(6) % 3)
@@ -70,4 +70,20 @@ BAD_CALLS = [
     ("poison mapping with text ids", lambda: poison_labels(SYNTHETIC, mapping={"a": 1}), TypeError, "mapping source must be an integer"),
     ("poison too few classes", lambda: poison_labels(SYNTHETIC, classes=2), ValueError, "[0, 1] for 2 classes"),
     ("poison non-integer shift", lambda: poison_labels(SYNTHETIC, shift=0.5), TypeError, "shift must be an integer"),
+]
+BAD_CALLS += [
+    # the generator-based method
+    ("generator 0 latent dims", lambda: generator_matching(BUILD, REAL, 1, latent_dim=0, **QUICK), ValueError,
+     "latent_dim must be an integer >= 1, got 0"),
+    ("generator NaN lr", lambda: generator_matching(BUILD, REAL, 1, lr=float("nan"), **QUICK), ValueError,
+     "lr must be a finite number > 0"),
+    ("generator fractional hidden", lambda: generator_matching(BUILD, REAL, 1, hidden=2.5, **QUICK), TypeError,
+     "hidden must be an integer"),
+    ("generator build_model as text", lambda: generator_matching("mlp", REAL, 1, **QUICK), TypeError,
+     "build_model must be a function"),
+    ("ImageGenerator empty image", lambda: ImageGenerator(2, 3, (1, 0, 4), 8, 0.0, 1.0), ValueError,
+     "image_shape[1] must be an integer >= 1, got 0"),
+    ("ImageGenerator empty pixel range", lambda: ImageGenerator(2, 3, (1, 4, 4), 8, 1.0, 1.0), ValueError, "high > low"),
+    ("generator class-count mismatch", lambda: generator_matching(BUILD_5, REAL, 1, **QUICK), ValueError,
+     "real's 3 classes, got 5"),
 ]
