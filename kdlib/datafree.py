@@ -39,6 +39,7 @@ from .arguments import (check_choice, check_count, check_labels, check_model, ch
 from .data import Split
 from .devices import device_of, eval_mode
 from .losses import kd_loss
+from .models import seeded
 from .training import TrainSettings, class_count, fit
 
 KINDS = ("top_layer", "all_layers", "spectral")
@@ -421,10 +422,9 @@ def dafl_generator(latent, input_shape, width=256, seed=0):
     check_count("latent", latent)
     check_count("width", width)
     _check_input_shape(input_shape)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return nn.Sequential(nn.Linear(latent, width), nn.BatchNorm1d(width), nn.ReLU(),
-                             nn.Linear(width, math.prod(input_shape)), nn.Sigmoid(), nn.Unflatten(1, tuple(input_shape)))
+    return seeded(seed, lambda: nn.Sequential(
+        nn.Linear(latent, width), nn.BatchNorm1d(width), nn.ReLU(),
+        nn.Linear(width, math.prod(input_shape)), nn.Sigmoid(), nn.Unflatten(1, tuple(input_shape))))
 
 
 @contextmanager
@@ -457,7 +457,10 @@ def dafl(student, teacher, generator, *, codes=4096, temperature=1.0, activation
     check_count("codes", codes, low=2)
     check_temperature(temperature)
     settings = TrainSettings.of(settings, **overrides)
-    latent = next(m for m in generator.modules() if isinstance(m, nn.Linear)).in_features
+    first = next((m for m in generator.modules() if isinstance(m, nn.Linear)), None)
+    if first is None:
+        raise TypeError("generator must start with an nn.Linear on its latent codes (e.g. datafree.dafl_generator)")
+    latent = first.in_features
     z = torch.randn((codes, latent), generator=torch.Generator().manual_seed(settings.seed))  # CPU draws, any device
     pair = nn.ModuleDict({"student": student, "generator": generator})  # one optimizer over both
 

@@ -85,6 +85,8 @@ BAD_CALLS = [
     ("DAFL generator shape as an int", lambda: datafree.dafl_generator(4, 4), TypeError, "input_shape must be the shape"),
     ("DAFL student as text", lambda: datafree.dafl("mlp", TEACHER, datafree.dafl_generator(2, (1, 2, 2))), TypeError,
      "student must be a torch.nn.Module, got str"),
+    ("DAFL generator without a Linear", lambda: datafree.dafl(models.mlp((1, 2, 2), 3, width=2), TEACHER, torch.nn.Sigmoid()),
+     TypeError, "generator must start with an nn.Linear"),
     ("DAFL one latent code", lambda: datafree.dafl(models.mlp((1, 2, 2), 3, width=2), TEACHER,
                                                    datafree.dafl_generator(2, (1, 2, 2)), codes=1), ValueError, "codes must be an integer >= 2"),
     ("DAFL temperature 0", lambda: datafree.dafl(models.mlp((1, 2, 2), 3, width=2), TEACHER,
