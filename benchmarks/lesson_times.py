@@ -10,6 +10,8 @@ and the kernel's CPU time (user + system of the kernel process and its children)
 on a 2-core CPU, is judged on the 95 % interval of the CPU times: on a quiet machine a lesson's wall time is its
 CPU time (the lessons compute on one thread) plus waiting for the kernel, and on a shared machine the CPU time
 still says what the lesson costs while the wall time says how busy the machine was. The lessons pin DEVICE = "cpu".
+A lesson's optional "going further" notebook (beside it, under another name) is timed the same way but has no
+budget: it exists because its experiment needs longer than a lesson may take.
 """
 import sys
 import tempfile
@@ -46,7 +48,8 @@ def run_seconds(path):
 
 def tiny_notebook(folder):
     """A one-cell notebook for --quick: the same execution path as a lesson, in a second or two."""
-    path = Path(folder) / "00_quick.ipynb"
+    path = Path(folder) / "00_quick" / "00_quick.ipynb"  # laid out as a lesson: solutions/NN_x/NN_x.ipynb
+    path.parent.mkdir()
     nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("DEVICE = 'cpu'\nprint(1 + 1)")]), path)
     return [path]
 
@@ -64,15 +67,17 @@ def main(argv=None):
             if args.patterns and not any(pattern in path.stem for pattern in args.patterns):
                 continue
             wall, cpu = zip(*[run_seconds(path) for _ in protocol.seeds(args)])
-            rows.append((path.stem, wall, cpu))
+            rows.append((path.stem, wall, cpu, path.stem == path.parent.name))
             print(f"{path.stem:<32}wall {protocol.mean_sd(wall)} s, CPU {protocol.mean_sd(cpu)} s", flush=True)
     if not rows:
         p.error(f"no lesson matches {args.patterns}")
     goals = [(f"{name} ≤ {BUDGET_SECONDS} s of CPU", protocol.interval(cpu),
               protocol.verdict(protocol.interval(cpu), BUDGET_SECONDS, seeds_needed=2, higher_is_better=False))
-             for name, _, cpu in rows]
-    walls = "\n".join(["| lesson | wall seconds on this machine (mean ± sd) |", "|---|---:|",
-                       *[f"| {name} | {protocol.mean_sd(wall)} |" for name, wall, _ in rows]])
+             for name, _, cpu, lesson in rows if lesson]
+    walls = "\n".join(["| notebook | CPU seconds (mean ± sd) | wall seconds on this machine (mean ± sd) |",
+                       "|---|---:|---:|",
+                       *[f"| {name}{'' if lesson else ' (optional, no budget)'} | {protocol.mean_sd(cpu)} | "
+                         f"{protocol.mean_sd(wall)} |" for name, wall, cpu, lesson in rows]])
     body = "\n".join([f"Each notebook executed top to bottom in a fresh kernel, kernel start included, "
                       f"{len(protocol.seeds(args))} times. Budget: {BUDGET_SECONDS} s, judged on the kernel's CPU "
                       "time (see the script's docstring); wall times, which depend on the machine's load, below it.",

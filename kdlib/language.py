@@ -303,7 +303,7 @@ def teacher_text(teacher, prompts_from, characters, temperature=1.0, streams=64,
 
 
 # TrainSettings: LANGUAGE_SETTINGS unless the caller gives settings; val refused (it scores images and labels)
-_settings = partial(TrainSettings.for_sequences, LANGUAGE_SETTINGS, score_with="perplexity(model, text)")
+_settings = partial(TrainSettings.for_sequences, LANGUAGE_SETTINGS, score_with="language.perplexity(model, text)")
 
 
 def _windows(text, vocabulary, context):

@@ -377,7 +377,7 @@ def correct_prefix_fraction(generated, completions):
 
 
 # TrainSettings: LLM_SETTINGS unless the caller gives settings; val refused (it scores images and labels)
-_settings = partial(TrainSettings.for_sequences, LLM_SETTINGS, score_with="accuracy(model, a, b, digits, trace)")
+_settings = partial(TrainSettings.for_sequences, LLM_SETTINGS, score_with="llm.accuracy(model, a, b, digits, trace)")
 
 
 def _check_text_pairs(prompts, completions):

@@ -11,8 +11,8 @@ share the batch, not the width. The teacher is detached: gradients reach the stu
 import torch
 import torch.nn.functional as F
 
-from .arguments import (check_count, check_finite, check_fraction, check_labels, check_model, check_number,
-                        check_same_device, check_split, check_temperature)
+from .arguments import (check_choice, check_count, check_finite, check_fraction, check_labels, check_model,
+                        check_number, check_same_device, check_split, check_temperature)
 from .data import UNLABELLED
 from .devices import widest_float
 from .losses import hard_loss, kd_loss
@@ -20,6 +20,7 @@ from .models import penultimate
 from .training import TrainSettings, class_count, fit, frozen_outputs
 
 _EPSILON = 1e-12  # floor under a mean distance we divide by
+RKD_LAYERS = ("penultimate", "logits")  # where distill_relational takes the relations
 
 
 def _check_embeddings(name, embeddings):
@@ -147,12 +148,13 @@ def recall_at_1(embeddings, labels, chunk_size=1024):
 
 
 def distill_relational(student, teacher, data, *, temperature=4.0, alpha=0.9, distance_weight=25.0,
-                       angle_weight=50.0, settings=None, **overrides):
+                       angle_weight=50.0, layer="penultimate", settings=None, **overrides):
     """Train ``student`` on (1 − α)·CE + α·kd_loss(T) + λ_D·RKD-D + λ_A·RKD-A (Park et al. CVPR 2019).
 
-    The RKD terms compare the penultimate features (``kdlib.models.penultimate``) of student and
-    teacher within each mini-batch, as the paper applies them to the last pooling layer for
-    classification. Rows labelled ``UNLABELLED`` get no cross-entropy. The teacher is frozen;
+    The RKD terms compare, within each mini-batch, the penultimate features (``kdlib.models.penultimate``)
+    of student and teacher, as the paper applies them to the last pooling layer for classification, or
+    with ``layer="logits"`` their logits (the paper's other option). Rows labelled ``UNLABELLED`` get no
+    cross-entropy. The teacher is frozen;
     its features and logits are computed once, where it is, and reused every epoch.
     ``settings``/keywords: see TrainSettings (epochs=30, lr=1e-3, batch_size=64 (>= 2), ...).
     """
@@ -163,6 +165,7 @@ def distill_relational(student, teacher, data, *, temperature=4.0, alpha=0.9, di
     check_fraction("alpha", alpha)
     check_number("distance_weight", distance_weight, inclusive=True)
     check_number("angle_weight", angle_weight, inclusive=True)
+    check_choice("layer", layer, RKD_LAYERS)
     settings = TrainSettings.of(settings, **overrides)
     if settings.batch_size < 2:
         raise ValueError(f"batch_size must be >= 2: relations need pairs of examples, got {settings.batch_size}")
@@ -178,6 +181,8 @@ def distill_relational(student, teacher, data, *, temperature=4.0, alpha=0.9, di
         loss = (1 - alpha) * hard_loss(logits, y) + alpha * kd_loss(logits, t_logits, temperature)
         if len(x) < 2:  # a last mini-batch of one example has no relations
             return loss
+        if layer == "logits":
+            return loss + rkd_loss(logits, t_logits, distance_weight, angle_weight)
         return loss + rkd_loss(features, t_features, distance_weight, angle_weight)
 
     return fit(student, (data.x, data.y, t_features, t_logits), batch_loss, settings, desc="distill_relational")

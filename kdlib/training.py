@@ -8,6 +8,7 @@ any of its fields as keywords (``train(model, data, epochs=5)``). A run is bit-i
 stops the run with an error naming the epoch and step. Devices follow ``kdlib.devices``.
 """
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -37,8 +38,9 @@ class TrainSettings:
 
     optimizer "adam", or "sgd" with momentum 0.9; lr_schedule "constant", "cosine" (lr → 0 along a half
     cosine over all steps) or "step" (lr ÷ 10 halfway): longer runs then end in a minimum instead of
-    bouncing around one. ``val``: a Split scored after every epoch (History.val_accuracy). ``device``:
-    where to train; None trains where the model is.
+    bouncing around one. ``val``: a Split whose accuracy is scored after every epoch, or a function
+    model → number scored instead (a language model's held-out score); either goes to History.val_accuracy.
+    ``device``: where to train; None trains where the model is.
     """
 
     epochs: int = 30
@@ -48,7 +50,7 @@ class TrainSettings:
     lr_schedule: str = "constant"
     weight_decay: float = 0.0
     seed: int = 0
-    val: Split | None = None
+    val: Split | Callable[[torch.nn.Module], float] | None = None
     device: str | torch.device | None = None
     progress: bool = True
 
@@ -60,7 +62,10 @@ class TrainSettings:
         check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
         check_number("weight_decay", self.weight_decay, inclusive=True)
         check_count("seed", self.seed, low=0)
-        if self.val is not None:
+        if self.val is not None and not callable(self.val):
+            if not isinstance(self.val, tuple):
+                raise TypeError(f"val must be a kdlib.data.Split (x, y) or a function model → number, "
+                                f"got {type(self.val).__name__}")
             check_split(self.val, "val")
         if self.device is not None and not isinstance(self.device, (str, torch.device)):
             raise TypeError(f"device must be None, a string or a torch.device, got {type(self.device).__name__}")
@@ -79,18 +84,19 @@ class TrainSettings:
 
     @classmethod
     def for_sequences(cls, defaults, settings=None, *, score_with, **overrides):
-        """``of`` for models of token sequences: ``defaults`` unless ``settings`` is given. ``val`` (a Split of
-        images and labels, scored by fit's accuracy) is refused, naming the module's own scorer instead."""
+        """``of`` for models of token sequences: ``defaults`` unless ``settings`` is given. ``val`` must be a
+        function of the model; a Split of images and labels is refused, naming the module's own scorer."""
         settings = cls.of(defaults if settings is None else settings, **overrides)
-        if settings.val is not None:
-            raise ValueError(f"val (a Split of images and labels) does not apply to language models; "
-                             f"score held-out data with {score_with} instead")
+        if settings.val is not None and not callable(settings.val):
+            raise ValueError(f"val (a Split of images and labels) does not apply to language models; give a "
+                             f"function of the model instead, e.g. val=lambda model: {score_with}")
         return settings
 
 
 @dataclass
 class History:
-    """Per-epoch mean training loss, learning rate at the epoch's start and, with a validation split, accuracy."""
+    """Per-epoch mean training loss, learning rate at the epoch's start and, with ``val``, its score: the accuracy
+    on a validation Split, or what a val function returned."""
 
     loss: list = field(default_factory=list)
     lr: list = field(default_factory=list)
@@ -142,6 +148,18 @@ def evaluate(model, data, batch_size=256):
     return accuracy(logits, data.y)
 
 
+def _validation_score(model, val):
+    """A Split's accuracy, or the number a val function returns for the model (checked: it must be one)."""
+    if not callable(val):
+        return evaluate(model, val)
+    score = val(model)
+    if isinstance(score, torch.Tensor) and score.numel() == 1:
+        score = score.item()
+    if isinstance(score, bool) or not isinstance(score, (int, float)):
+        raise TypeError(f"val must return a number for the model, got {type(score).__name__}")
+    return float(score)
+
+
 def fit(model, tensors, batch_loss, settings=None, *, desc="fit", **overrides):
     """The one training loop: Adam (or SGD) over shuffled mini-batches of ``tensors``, a tuple of tensors
     sharing their first dimension (e.g. (x, y, cached_teacher_logits)); ``batch_loss(model, *batch)`` gives
@@ -190,7 +208,7 @@ def fit(model, tensors, batch_loss, settings=None, *, desc="fit", **overrides):
             total, count = total + loss.item() * len(batch[0]), count + len(batch[0])
         history.loss.append(total / count)
         if settings.val is not None:
-            history.val_accuracy.append(evaluate(model, settings.val))
+            history.val_accuracy.append(_validation_score(model, settings.val))
         bar.set_postfix(loss=f"{history.loss[-1]:.4f}")
     model.eval()
     return history

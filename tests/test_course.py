@@ -30,21 +30,32 @@ def autograded(lesson):
     return autograde(course_root(lesson), lesson, submissions)
 
 
+def notebook_names(folder, lesson):
+    """The lesson's notebooks in ``folder``: its graded one and any optional "going further" notebook beside it."""
+    return sorted(p.name for p in (folder / lesson).glob("*.ipynb"))
+
+
 @pytest.mark.parametrize("lesson", LESSONS)
 def test_course_is_generated_from_solutions(lesson):
-    generated = json.loads(notebook_path(course_root(lesson) / "course", lesson).read_text(encoding="utf-8"))
-    committed = json.loads(notebook_path(ROOT / "course", lesson).read_text(encoding="utf-8"))
-    assert generated == committed, f"course/{lesson} is out of date: run `make release` and commit course/"
+    generated_folder, committed_folder = course_root(lesson) / "course", ROOT / "course"
+    names = notebook_names(generated_folder, lesson)
+    assert names == notebook_names(committed_folder, lesson) and f"{lesson}.ipynb" in names, \
+        f"course/{lesson} does not hold the notebooks of solutions/{lesson}: run `make release` and commit course/"
+    for name in names:
+        generated = json.loads((generated_folder / lesson / name).read_text(encoding="utf-8"))
+        committed = json.loads((committed_folder / lesson / name).read_text(encoding="utf-8"))
+        assert generated == committed, f"course/{lesson}/{name} is out of date: run `make release` and commit course/"
 
 
 @pytest.mark.parametrize("lesson", LESSONS)
 def test_no_solution_or_hidden_test_reaches_the_learner(lesson):
-    released = notebook_path(ROOT / "course", lesson).read_text(encoding="utf-8")
-    for marker in ("BEGIN SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"):
-        assert marker not in released
-    notebook = nbformat.reads(released, as_version=4)
-    assert notebook.metadata["kernelspec"]["name"] == "python3"
-    assert not any(c.get("outputs") for c in notebook.cells if c.cell_type == "code"), "release carries outputs"
+    for name in notebook_names(ROOT / "course", lesson):
+        released = (ROOT / "course" / lesson / name).read_text(encoding="utf-8")
+        for marker in ("BEGIN SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"):
+            assert marker not in released, f"{marker} in course/{lesson}/{name}"
+        notebook = nbformat.reads(released, as_version=4)
+        assert notebook.metadata["kernelspec"]["name"] == "python3"
+        assert not any(c.get("outputs") for c in notebook.cells if c.cell_type == "code"), f"{name} carries outputs"
 
 
 @pytest.mark.parametrize("lesson", LESSONS)

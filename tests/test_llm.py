@@ -298,6 +298,20 @@ def test_on_policy_batches_use_the_students_samples():
     assert off.loss != runs[0]
 
 
+def test_val_function_records_a_learning_curve_without_changing_the_run():
+    prompts, completions = small_setup()
+    a, b = llm.problems(64, 2, seed=9)
+    runs = []
+    for val in (None, lambda model: llm.accuracy(model, a, b, 2, False)):
+        student = llm.tiny_gpt(width=8, layers=1, heads=2, seed=1)
+        history = llm.train_on_text(student, prompts, completions, epochs=3, lr=1e-2, seed=0, val=val, progress=False)
+        runs.append((student, history))
+    (plain, plain_history), (scored, scored_history) = runs
+    assert plain_history.val_accuracy == [] and len(scored_history.val_accuracy) == 3
+    assert scored_history.val_accuracy[-1] == llm.accuracy(scored, a, b, 2, False)
+    assert all(torch.equal(p, q) for p, q in zip(plain.parameters(), scored.parameters()))
+
+
 @pytest.mark.parametrize("changes, error, words", [
     (dict(lmbda=1.5), ValueError, "lmbda"), (dict(beta=-0.5), ValueError, "beta"),
     (dict(temperature=0.0), ValueError, "temperature"), (dict(epochs=0), ValueError, "epochs"),

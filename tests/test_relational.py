@@ -233,6 +233,25 @@ def test_one_full_batch_step_records_the_float64_loss():
 
 # ----------------------------------------------------------------------------- devices
 
+def test_relations_on_the_logits_record_their_float64_loss():
+    """With layer="logits" the RKD terms compare the two models' logits instead of their penultimate features."""
+    alpha, temperature, distance_weight, angle_weight = 0.6, 2.0, 3.0, 5.0
+    t64 = caller_model("train", width=6).double().eval()
+    s64 = mlp((1, 8, 8), 3, width=4, depth=1, seed=1).double()
+    with torch.no_grad():
+        s, t = s64(TOY.x.double()), t64(TOY.x.double())  # (N, 3) logits
+        kd = hinton_objective64(s, F.softmax(t / temperature, dim=1), TOY.y, temperature, alpha)
+    expected = kd.item() + distance_weight * loop_distance_loss(s, t) + angle_weight * loop_angle_loss(s, t)
+    history = distill_relational(mlp((1, 8, 8), 3, width=4, depth=1, seed=1), caller_model("train", width=6), TOY,
+                                 temperature=temperature, alpha=alpha, distance_weight=distance_weight,
+                                 angle_weight=angle_weight, layer="logits", epochs=1, batch_size=len(TOY.x),
+                                 progress=False)
+    assert history.loss[0] == pytest.approx(expected, rel=1e-5)
+    with pytest.raises(ValueError, match="layer must be one of"):
+        distill_relational(mlp((1, 8, 8), 3, width=4, depth=1, seed=1), caller_model("train", width=6), TOY,
+                           layer="features", **QUICK)
+
+
 @pytest.mark.parametrize("mode", ["train", "mixed"])
 def test_distill_relational_leaves_the_teacher_as_found_and_the_student_in_eval_mode(mode):
     teacher, student = caller_model(mode), caller_model(mode, width=4, seed=1)

@@ -82,6 +82,26 @@ def test_same_seed_gives_bit_identical_runs(digits, teacher):
     assert same_weights(*runs) and not same_weights(runs[0], other)
 
 
+def test_a_val_function_is_scored_every_epoch_and_leaves_the_run_unchanged(digits):
+    plain, scored = (models.mlp((1, 8, 8), 10, width=16, depth=1, seed=2) for _ in range(2))
+    train(plain, digits.train, epochs=3, seed=1, progress=False)
+    seen = []
+
+    def val(model):  # called after every epoch, in train mode: the function must not change the weights
+        seen.append(model.training)
+        return torch.tensor(evaluate(model, digits.val))  # a one-element tensor is read as its number
+    history = train(scored, digits.train, epochs=3, seed=1, val=val, progress=False)
+    assert same_weights(plain, scored) and seen == [True] * 3
+    assert history.val_accuracy == pytest.approx([evaluate(scored, digits.val)] * 3, abs=0.2)
+    assert history.val_accuracy[-1] == evaluate(scored, digits.val)
+
+
+def test_a_val_function_must_return_a_number(digits):
+    net = models.mlp((1, 8, 8), 10, width=16, depth=1, seed=2)
+    with pytest.raises(TypeError, match="val must return a number"):
+        train(net, digits.train, epochs=1, val=lambda model: "0.9", progress=False)
+
+
 def test_distill_with_alpha_zero_is_plain_training(digits, teacher):
     a, b = (models.mlp((1, 8, 8), 10, width=16, depth=1, seed=1) for _ in range(2))
     train(a, digits.train, epochs=2, seed=0, progress=False)

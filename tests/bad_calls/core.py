@@ -93,7 +93,7 @@ BAD_CALLS = [
     ("unknown schedule", lambda: training.train(NET, SPLIT, lr_schedule="linear", progress=False), ValueError, "lr_schedule must be one of"),
     ("misspelt setting", lambda: training.train(NET, SPLIT, epoch=3), TypeError, "unknown training setting(s) ['epoch']"),
     ("settings of the wrong type", lambda: training.train(NET, SPLIT, settings={"epochs": 3}), TypeError, "settings must be a kdlib.training.TrainSettings, got dict"),
-    ("validation split as a tensor", lambda: training.train(NET, SPLIT, val=X8, progress=False), TypeError, "val must be a kdlib.data.Split"),
+    ("validation split as a tensor", lambda: training.train(NET, SPLIT, val=X8, progress=False), TypeError, "val must be a kdlib.data.Split (x, y) or a function model → number, got Tensor"),
     ("device as a number", lambda: training.train(NET, SPLIT, device=0, progress=False), TypeError, "device must be None, a string or a torch.device, got int"),
     ("evaluate batch size 0", lambda: training.evaluate(NET, SPLIT, batch_size=0), ValueError, "batch_size must be an integer >= 1, got 0"),
     ("predict on a list", lambda: training.predict_logits(NET, [[0.0]]), TypeError, "x must be a torch.Tensor, got list"),

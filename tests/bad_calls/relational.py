@@ -52,4 +52,6 @@ BAD_CALLS = [
      "got values from -2 to 3"),
     ("distill empty data", lambda: relational(split=data.Split(X8[:0], torch.zeros(0, dtype=torch.int64))), ValueError, "empty"),
     ("distill 1.5 epochs", lambda: relational(epochs=1.5), TypeError, "epochs must be an integer >= 1, got float"),
+    ("distill on a layer it does not know", lambda: relational(layer="hidden"), ValueError,
+     "layer must be one of ('penultimate', 'logits'), got 'hidden'"),
 ]
