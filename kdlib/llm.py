@@ -417,7 +417,8 @@ def distill(student, teacher, prompts, completions, *, lmbda=0.0, beta=0.0, temp
     the student minimises generalized_jsd_loss(beta) over them: β = 0 forward KL, β = 1 reverse KL.
     λ = 0, β = 0 is token-level KD on the teacher's text; λ = 1 with β = 1 is on-policy reverse KL,
     as in MiniLLM. The coin and the samples come from a generator seeded with the settings' seed.
-    The teacher is frozen and runs where it is. ``settings``/keywords: as for train_on_text.
+    The teacher is frozen and runs where it is; with λ = 0 the text never changes, so it scores the text
+    once, before training, instead of every batch of every epoch. ``settings``/keywords: as for train_on_text.
     """
     check_model("student", student)
     check_model("teacher", teacher)
@@ -426,15 +427,24 @@ def distill(student, teacher, prompts, completions, *, lmbda=0.0, beta=0.0, temp
     check_fraction("beta", beta)
     check_temperature(temperature)
     settings = _settings(settings, **overrides)
-    coin = torch.Generator().manual_seed(settings.seed + 1)  # which batches are on-policy, and their samples' seeds
     first = prompts.shape[1] - 1  # the position that predicts the first completion token
+
+    def teacher_logits(sequence):  # (batch, prompt + completion − 1) → (batch, completion, vocab)
+        return frozen_outputs(teacher, sequence)[:, first:]
+
+    def loss(student, sequence, teacher_logits):
+        return generalized_jsd_loss(student(sequence)[:, first:], teacher_logits, beta=beta)
+
+    if lmbda == 0:  # off-policy only: the same batches as below, with the teacher's logits cached
+        sequences = torch.cat([prompts, completions], dim=1)[:, :-1]
+        return fit(student, (sequences, teacher_logits(sequences)), loss, settings, desc="distill")
+    coin = torch.Generator().manual_seed(settings.seed + 1)  # which batches are on-policy, and their samples' seeds
 
     def batch_loss(student, prompts, completions):  # (batch, prompt), (batch, completion)
         if torch.rand((), generator=coin).item() < lmbda:  # on-policy: the student's own samples
             seed = int(torch.randint(2**62, (), generator=coin))
             completions = generate(student, prompts, completions.shape[1], temperature, seed=seed)
-        sequence = torch.cat([prompts, completions], dim=1)[:, :-1]  # (batch, prompt + completion − 1)
-        teacher_logits = frozen_outputs(teacher, sequence, batch_size=len(sequence))[:, first:]  # (batch, completion, vocab)
-        return generalized_jsd_loss(student(sequence)[:, first:], teacher_logits, beta=beta)
+        sequence = torch.cat([prompts, completions], dim=1)[:, :-1]
+        return loss(student, sequence, teacher_logits(sequence))
 
     return fit(student, (prompts, completions), batch_loss, settings, desc="distill")

@@ -5,7 +5,9 @@ import math
 import pytest
 import torch
 
+from device_probe import follows_meta, on_meta
 from kdlib import llm
+from kdlib.training import fit
 
 torch.set_num_threads(1)
 
@@ -281,6 +283,42 @@ def test_distill_minimises_the_generalized_jsd_of_the_completions():
     grads = torch.autograd.grad(loss, list(reference_student.parameters()))
     for p, p0, g in zip(student.parameters(), reference_student.parameters(), grads):
         assert torch.allclose(p.double(), p0 - 0.1 * g, atol=1e-5)
+
+
+def test_off_policy_distill_scores_the_text_once_and_trains_as_a_teacher_scoring_every_batch_would():
+    """λ = 0: the teacher reads the whole text once, before training, and the run is bit for bit fit's run with
+    the teacher scoring each batch as it comes (the same batches, the same logits)."""
+    prompts, completions = small_setup()
+    teacher = llm.tiny_gpt(width=16, layers=1, heads=2, seed=9)
+    rows = []
+    teacher.register_forward_hook(lambda module, inputs, output: rows.append(len(inputs[0])))
+    student = llm.tiny_gpt(width=8, layers=1, heads=2, seed=1)
+    history = llm.distill(student, teacher, prompts, completions, beta=0.5, epochs=3, lr=1e-2, batch_size=16, seed=3,
+                          progress=False)
+    assert sum(rows) == len(prompts), rows  # every sequence scored once, not once per epoch
+    first = prompts.shape[1] - 1
+
+    def scored_per_batch(model, prompts, completions):
+        sequence = torch.cat([prompts, completions], dim=1)[:, :-1]
+        with torch.no_grad():
+            teacher_logits = teacher(sequence)[:, first:]
+        return llm.generalized_jsd_loss(model(sequence)[:, first:], teacher_logits, beta=0.5)
+
+    reference = llm.tiny_gpt(width=8, layers=1, heads=2, seed=1)
+    reference_history = fit(reference, (prompts, completions), scored_per_batch, epochs=3, lr=1e-2, batch_size=16,
+                            seed=3, progress=False)
+    assert history.loss == reference_history.loss
+    assert all(torch.equal(p, q) for p, q in zip(student.parameters(), reference.parameters()))
+
+
+@pytest.mark.parametrize("lmbda", [0.0, 1.0])
+def test_the_teacher_scores_where_it_is(lmbda):
+    """A teacher on another device (meta stands in for a GPU) gets the text there, cached or per batch."""
+    prompts, completions = small_setup()
+    meta_teacher, seen = on_meta(llm.tiny_gpt(width=8, layers=1, heads=2, seed=9))
+    follows_meta(lambda: llm.distill(llm.tiny_gpt(width=8, layers=1, heads=2, seed=1), meta_teacher, prompts,
+                                     completions, lmbda=lmbda, epochs=1, batch_size=64, progress=False))
+    assert seen and set(seen) == {"meta"}
 
 
 def test_on_policy_batches_use_the_students_samples():
