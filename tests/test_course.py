@@ -13,21 +13,30 @@ from functools import cache
 import nbformat
 import pytest
 
-from course_tools import LESSONS, ROOT, autograde, course_root, graded_cells, graded_only, notebook_path
+from course_tools import (LESSONS, ROOT, autograde, course_root, graded_cells, graded_only, mutant_groups,
+                          names_read_and_bound, notebook_path)
 from mutants import MUTANTS
 
 @cache
 def autograded(lesson):
-    """Autograde the solution's graded cells, the untouched release and every mutant of ``lesson``; scores per
-    student. (nbval executes every cell of the whole solution notebook; here only nbgrader's scoring is proven.)"""
+    """Autograde the solution's graded cells, the untouched release and the lesson's mutants; scores per student.
+    (nbval executes every cell of the whole solution notebook; here only nbgrader's scoring is proven.) The
+    mutants go several to a submission, one per exercise, when their exercises share no names
+    (course_tools.mutant_groups): each kernel start costs seconds, and the proofs are the same."""
     submissions = {
         "solution": graded_only(lesson),
         "untouched": nbformat.read(notebook_path(ROOT / "course", lesson), as_version=4),
     }
-    for index, (mutant_lesson, exercise, _, source) in enumerate(MUTANTS):
-        if mutant_lesson == lesson:
-            submissions[f"mutant{index:02d}"] = graded_only(lesson, **{exercise: source})
+    for number, group in enumerate(mutant_submissions(lesson)):
+        submissions[f"mutants{number:02d}"] = graded_only(lesson, **dict(group.values()))
     return autograde(course_root(lesson), lesson, submissions)
+
+
+@cache
+def mutant_submissions(lesson):
+    """The rows of tests/mutants for ``lesson`` packed into submissions: [{index: (exercise, source)}, ...]."""
+    return mutant_groups(lesson, {index: (exercise, source) for index, (row_lesson, exercise, _, source)
+                                  in enumerate(MUTANTS) if row_lesson == lesson})
 
 
 def notebook_names(folder, lesson):
@@ -95,10 +104,38 @@ def test_every_exercise_has_a_mutant_and_a_test_cell(lesson):
     assert set(exercises) == {exercise for mutant_lesson, exercise, _, _ in MUTANTS if mutant_lesson == lesson}
 
 
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_every_mutant_is_in_one_submission_with_exercises_it_cannot_reach(lesson):
+    groups = mutant_submissions(lesson)
+    indices = [index for group in groups for index in group]
+    assert sorted(indices) == [i for i, row in enumerate(MUTANTS) if row[0] == lesson]
+    for group in groups:
+        exercises = [exercise for exercise, _ in group.values()]
+        assert len(set(exercises)) == len(exercises), f"two mutants of one exercise in a submission: {exercises}"
+
+
+@pytest.mark.parametrize("cells, read, bound", [
+    (["x = x + 1"], {"x"}, {"x"}),                                    # the value runs before the name is bound
+    (["y = 2", "y += 1"], set(), {"y"}),                               # bound by an earlier cell
+    (["z += 1"], {"z"}, {"z"}),
+    (["for t in range(3):\n    u = t"], {"range"}, {"t", "u"}),       # the loop variable is bound before its body
+    (["def f(a):\n    return a + g"], {"g"}, {"f"}),                  # a global read inside a function
+    (["h = lambda q: q + r"], {"r"}, {"h"}),
+    (["v = [w * k for w in items]"], {"k", "items"}, {"v"}),           # a comprehension's variable is its own
+    (["import torch.nn as nn\nfrom math import pi", "nn.Linear(1, 1), pi"], set(), {"nn", "pi"}),
+    (["%time x = 1"], {"*"}, set()),                                   # not plain Python: reads anything
+])
+def test_names_a_cell_reads_and_binds(cells, read, bound):
+    """What mutant_groups keeps apart: a cell that reads a name another exercise binds depends on it."""
+    assert names_read_and_bound(cells) == (read, bound)
+
+
 @pytest.mark.parametrize("index", range(len(MUTANTS)), ids=[f"{m[0][:2]}-{m[1]}-{m[2]}" for m in MUTANTS])
 def test_mutant_loses_the_points_of_its_exercise_only(index):
     lesson, exercise, mistake, _ = MUTANTS[index]
-    scores = autograded(lesson)[f"mutant{index:02d}"]
+    number, group = next((n, g) for n, g in enumerate(mutant_submissions(lesson)) if index in g)
+    scores = autograded(lesson)[f"mutants{number:02d}"]
     assert scores[f"test_{exercise}"][0] == 0, f"the tests of {exercise} did not catch: {mistake}"
-    others = {name: s for name, s in scores.items() if name != f"test_{exercise}"}
+    mutated = {f"test_{other}" for other, _ in group.values()}  # every other exercise of its submission is a
+    others = {name: s for name, s in scores.items() if name not in mutated}  # mutant too, sharing no names with it
     assert all(score == maximum for score, maximum in others.values()), others
