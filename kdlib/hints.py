@@ -11,13 +11,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .arguments import (check_count, check_finite, check_fraction, check_labels, check_model, check_number, check_split,
+from .arguments import (check_count, check_finite, check_fraction, check_model, check_number, check_split,
                         check_temperature)
-from .data import UNLABELLED
 from .devices import device_of
 from .losses import hard_loss, kd_loss
 from .models import penultimate, seeded
-from .training import TrainSettings, fit, frozen_outputs
+from .training import TrainSettings, fit, teacher_features
 
 
 def _check_features(name, features):
@@ -117,15 +116,10 @@ def distill_with_hints(student, teacher, data, *, hint_weight=1.0, temperature=4
     check_temperature(temperature)
     check_fraction("alpha", alpha)
     settings = TrainSettings.of(settings, **overrides)
-    t_features, t_logits = frozen_outputs(teacher, data.x, batch_size=settings.batch_size, features=True)
-    s_features, s_logits = frozen_outputs(student, data.x[:1], features=True)  # one example: widths, student as found
-    if s_logits.shape[1] != t_logits.shape[1]:
-        raise ValueError(f"student and teacher must score the same classes, got {s_logits.shape[1]} and "
-                         f"{t_logits.shape[1]}")
-    check_labels("data.y", data.y, t_logits.shape[1], unlabelled=UNLABELLED)
+    t_features, t_logits, student_width = teacher_features(student, teacher, data, settings.batch_size)
     if regressor is None:
-        regressor = hint_regressor(s_features.shape[1], t_features.shape[1], seed=settings.seed).to(device_of(student))
-    _check_regressor(regressor, s_features.shape[1], t_features.shape[1])
+        regressor = hint_regressor(student_width, t_features.shape[1], seed=settings.seed).to(device_of(student))
+    _check_regressor(regressor, student_width, t_features.shape[1])
     if settings.device is None and device_of(regressor) != device_of(student):
         raise ValueError(f"regressor and student must be on one device (or give device=), got "
                          f"{device_of(regressor)} and {device_of(student)}")

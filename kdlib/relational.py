@@ -11,13 +11,12 @@ share the batch, not the width. The teacher is detached: gradients reach the stu
 import torch
 import torch.nn.functional as F
 
-from .arguments import (check_choice, check_count, check_finite, check_fraction, check_labels, check_model,
-                        check_number, check_same_device, check_split, check_temperature)
-from .data import UNLABELLED
+from .arguments import (check_choice, check_count, check_finite, check_fraction, check_model, check_number,
+                        check_same_device, check_split, check_temperature)
 from .devices import widest_float
 from .losses import hard_loss, kd_loss
 from .models import penultimate
-from .training import TrainSettings, class_count, fit, frozen_outputs
+from .training import TrainSettings, fit, teacher_features
 
 _EPSILON = 1e-12  # floor under a mean distance we divide by
 RKD_LAYERS = ("penultimate", "logits")  # where distill_relational takes the relations
@@ -169,11 +168,7 @@ def distill_relational(student, teacher, data, *, temperature=4.0, alpha=0.9, di
     settings = TrainSettings.of(settings, **overrides)
     if settings.batch_size < 2:
         raise ValueError(f"batch_size must be >= 2: relations need pairs of examples, got {settings.batch_size}")
-    t_features, t_logits = frozen_outputs(teacher, data.x, batch_size=settings.batch_size, features=True)
-    classes, student_classes = t_logits.shape[1], class_count(student, data.x)
-    if student_classes != classes:
-        raise ValueError(f"student and teacher must score the same classes, got {student_classes} and {classes}")
-    check_labels("data.y", data.y, classes, unlabelled=UNLABELLED)
+    t_features, t_logits, _ = teacher_features(student, teacher, data, settings.batch_size)
 
     def batch_loss(model, x, y, t_features, t_logits):  # t_features: (batch, teacher_features)
         features = penultimate(model, x)  # (batch, student_features)

@@ -139,6 +139,22 @@ def class_count(model, x):
     return logits.shape[1]
 
 
+def teacher_features(student, teacher, data, batch_size=256):
+    """What a feature-level method needs from a frozen teacher, computed once, where it is: its penultimate
+    features (N, teacher_width) and logits (N, classes) on ``data.x``, and the student's feature width. Checks
+    that both score the same classes and that data.y holds class indices or UNLABELLED."""
+    check_model("student", student)
+    check_model("teacher", teacher)
+    check_split(data)
+    t_features, t_logits = frozen_outputs(teacher, data.x, batch_size=batch_size, features=True)
+    s_features, s_logits = frozen_outputs(student, data.x[:1], features=True)  # one example: widths, student as found
+    if s_logits.shape[1] != t_logits.shape[1]:
+        raise ValueError(f"student and teacher must score the same classes, got {s_logits.shape[1]} and "
+                         f"{t_logits.shape[1]}")
+    check_labels("data.y", data.y, t_logits.shape[1], unlabelled=UNLABELLED)
+    return t_features, t_logits, s_features.shape[1]
+
+
 def evaluate(model, data, batch_size=256):
     """Accuracy of ``model`` on a Split, computed where the model is; its mode is left as it was."""
     check_model("model", model)

@@ -7,8 +7,8 @@ import pytest
 import torch
 from torch import nn
 
-from device_probe import follows_meta, on_meta, untouched
-from kdlib import data, devices, metrics, models, training
+from device_probe import QUICK, TOY, caller_model, follows_meta, on_meta, trained_in_eval_mode, untouched
+from kdlib import contrastive, data, devices, hints, metrics, models, relational, training
 
 X = torch.rand(12, 1, 8, 8)
 SPLIT = data.Split(X, torch.arange(12) % 10)
@@ -84,3 +84,35 @@ def test_float64_only_where_the_device_has_it():
     assert devices.widest_float("cpu") == torch.float64 and devices.widest_float("cuda") == torch.float64
     assert devices.widest_float(torch.device("mps")) == torch.float32
     devices.synchronize("cpu")  # nothing to wait for; must not raise
+
+
+# Methods that train a student on the teacher's features. Hints and CRD also train modules of their own (a
+# regressor, projection heads) and return (History, those modules); relational KD returns a History.
+FEATURE_METHODS = {
+    "hints": hints.distill_with_hints,
+    "relational": relational.distill_relational,
+    "contrastive": contrastive.distill_contrastive,
+}
+
+
+@pytest.mark.parametrize("mode", ["train", "mixed"])
+@pytest.mark.parametrize("method", FEATURE_METHODS)
+def test_feature_methods_leave_the_teacher_as_found_and_end_in_eval_mode(method, mode):
+    teacher, student = caller_model(mode), caller_model(mode, width=4, seed=1)
+    before, student_before = untouched(teacher), untouched(student)
+    weights = {name: value.clone() for name, value in teacher.state_dict().items()}  # batch-norm statistics too
+    result = FEATURE_METHODS[method](student, teacher, TOY, **QUICK)
+    assert untouched(teacher) == before
+    assert all(torch.equal(value, weights[name]) for name, value in teacher.state_dict().items())
+    assert trained_in_eval_mode(student, student_before)
+    if isinstance(result, tuple):
+        assert not result[1].training and devices.device_of(result[1]) == devices.device_of(student)
+
+
+@pytest.mark.parametrize("which", ["student", "teacher"])
+@pytest.mark.parametrize("method", FEATURE_METHODS)
+def test_feature_methods_follow_a_model_on_meta(method, which):
+    models_ = {"student": caller_model("train", width=4, seed=1), "teacher": caller_model("train")}
+    models_[which], seen = on_meta(models_[which])
+    follows_meta(lambda: FEATURE_METHODS[method](models_["student"], models_["teacher"], TOY, **QUICK))
+    assert seen and set(seen) == {"meta"}
