@@ -105,7 +105,7 @@ def test_every_exercise_has_a_mutant_and_a_test_cell(lesson):
 
 
 @pytest.mark.parametrize("lesson", LESSONS)
-def test_every_mutant_is_in_one_submission_with_exercises_it_cannot_reach(lesson):
+def test_every_mutant_is_in_exactly_one_submission_with_one_mutant_per_exercise(lesson):
     groups = mutant_submissions(lesson)
     indices = [index for group in groups for index in group]
     assert sorted(indices) == [i for i, row in enumerate(MUTANTS) if row[0] == lesson]
