@@ -12,6 +12,9 @@ has it; CUDA/MPS timings synchronise. Only the training functions move a model, 
 ``device=``, and they return it in eval mode. Every public function checks its arguments and raises
 ValueError/TypeError naming the argument, what was expected and what came.
 """
+from . import devices
+
+devices.pin_cpu_kernels()  # before any tensor operation, when torch picks its CPU kernels
 from . import (arguments, assistants, checks, contrastive, data, datafree, dataset_distillation, devices, ensembles,
                hints, language, llm, losses, metrics, models, plots, relational, samples, teacher_outputs, training, transfer)
 from .losses import distillation_loss, dkd_loss, hard_loss, kd_loss, logit_matching_loss, smoothed_cross_entropy, soft_targets

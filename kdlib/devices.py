@@ -8,11 +8,45 @@
   a model, to their ``device=`` when one is given, and they return it in eval mode, trained.
 - Tensors a function creates are created on the device they will meet; float64 only where the
   device has it (Apple's MPS has none: ``widest_float``); timings on CUDA/MPS synchronise first.
+- On the CPU, one set of kernels on every x86-64 machine (``pin_cpu_kernels``, called by ``import kdlib``), so
+  a seed reproduces a run bit for bit on any of them, not only on the machine that ran it.
 """
+import os
+import platform
 from contextlib import contextmanager
+from pathlib import Path
 
 import torch
 from torch import nn
+
+
+# torch (ATen), MKL and oneDNN each pick their vectorised kernels once, at their first use
+PINNED_KERNELS = {"ATEN_CPU_CAPABILITY": "avx2", "MKL_CBWR": "AVX2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
+
+
+def pin_cpu_kernels():
+    """Ask torch, MKL and oneDNN for their AVX2 kernels on any x86-64 CPU that has AVX2 (Intel and AMD since
+    2013), unless the variable is already set; returns the kernels torch uses ("AVX2", "AVX512", "DEFAULT", ...).
+
+    Why: torch picks AVX-512 kernels where the CPU has them, and they round sums differently in the last bit;
+    a training run amplifies that (lesson 03's 30-image students moved by up to 0.007 between the two). Pinned,
+    a lesson reproduces its stored numbers on any such machine. It must run before the first tensor operation,
+    when the kernels are chosen, so ``import kdlib`` calls it first. Apple silicon and other ARM CPUs have no
+    AVX: nothing to pin there.
+    """
+    if platform.machine().lower() in ("x86_64", "amd64") and _has_avx2():
+        for name, value in PINNED_KERNELS.items():
+            os.environ.setdefault(name, value)
+    return torch.backends.cpu.get_cpu_capability()
+
+
+def _has_avx2():
+    """AVX2 and FMA in /proc/cpuinfo on Linux; assumed elsewhere (x86-64 Macs and PCs since 2013)."""
+    try:
+        flags = set(Path("/proc/cpuinfo").read_text().split())
+    except OSError:
+        return True
+    return {"avx2", "fma"} <= flags
 
 
 def default_device():

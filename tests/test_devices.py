@@ -3,6 +3,11 @@
 Every function given a model leaves its device, dtype and train/eval mode as it found them, and runs where
 the model is: a copy of the model on the ``meta`` device stands in for a GPU (tests/device_probe.py).
 """
+import os
+import platform
+import subprocess
+import sys
+
 import pytest
 import torch
 from torch import nn
@@ -116,3 +121,29 @@ def test_feature_methods_follow_a_model_on_meta(method, which):
     models_[which], seen = on_meta(models_[which])
     follows_meta(lambda: FEATURE_METHODS[method](models_["student"], models_["teacher"], TOY, **QUICK))
     assert seen and set(seen) == {"meta"}
+
+
+X86_WITH_AVX2 = platform.machine().lower() in ("x86_64", "amd64") and devices._has_avx2()
+
+
+@pytest.mark.skipif(not X86_WITH_AVX2, reason="the kernels are pinned on x86-64 CPUs with AVX2 only")
+def test_import_kdlib_pins_the_cpu_kernels_unless_the_user_chose_them():
+    """A fresh interpreter: `import kdlib` before any tensor operation gives torch's AVX2 kernels (this machine may
+    have AVX-512); a variable the user set wins; imported after torch has computed, it is too late to pin."""
+    env = {k: v for k, v in os.environ.items() if k not in devices.PINNED_KERNELS}
+
+    def capability(code, **extra):
+        run = subprocess.run([sys.executable, "-c", code + "; print(torch.backends.cpu.get_cpu_capability())"],
+                             env={**env, **extra}, capture_output=True, text=True, check=True)
+        return run.stdout.strip()
+
+    assert capability("import torch, kdlib") == "AVX2"
+    assert capability("import torch, kdlib", ATEN_CPU_CAPABILITY="default") == "DEFAULT"
+    native = capability("import torch")
+    assert capability("import torch; torch.ones(3).sum(); import kdlib") == native
+
+
+@pytest.mark.skipif(not X86_WITH_AVX2, reason="the kernels are pinned on x86-64 CPUs with AVX2 only")
+def test_this_suite_runs_on_the_pinned_kernels():
+    """The stored lessons' numbers were computed with the pinned kernels; the suite compares against them."""
+    assert torch.backends.cpu.get_cpu_capability() == "AVX2"
