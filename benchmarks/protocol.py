@@ -181,7 +181,7 @@ def header(args):
         run = (f" Run: {(time.perf_counter() - wall) / 60:.1f} min wall, {(time.process_time() - cpu) / 60:.1f} min "
                f"CPU (one thread); load average {load} at the start, {load_average()} at the end.")
     return (f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-            f"torch {torch.__version__}, device {args.device}. "
+            f"torch {torch.__version__} ({torch.backends.cpu.get_cpu_capability()} CPU kernels), device {args.device}. "
             f"Date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC. "
             f"Command: `{command}`.{run}"
             + (" **Quick smoke run: tiny data, numbers mean nothing.**" if args.quick else ""))
