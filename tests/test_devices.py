@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from device_probe import QUICK, TOY, caller_model, follows_meta, on_meta, trained_in_eval_mode, untouched
-from kdlib import contrastive, data, devices, hints, metrics, models, relational, training
+from kdlib import checks, contrastive, data, devices, hints, metrics, models, relational, training
 
 X = torch.rand(12, 1, 8, 8)
 SPLIT = data.Split(X, torch.arange(12) % 10)
@@ -147,3 +147,17 @@ def test_import_kdlib_pins_the_cpu_kernels_unless_the_user_chose_them():
 def test_this_suite_runs_on_the_pinned_kernels():
     """The stored lessons' numbers were computed with the pinned kernels; the suite compares against them."""
     assert torch.backends.cpu.get_cpu_capability() == "AVX2"
+
+
+def test_a_failed_claim_stops_the_reference_run_and_is_reported_elsewhere(monkeypatch, capsys):
+    """Lessons check their text with check_claim: strict where the stored numbers reproduce, a note elsewhere."""
+    assert checks.reference_run() == (X86_WITH_AVX2 and torch.__version__.startswith(checks.REFERENCE_TORCH + "."))
+    checks.check_claim(True, "holds")
+    monkeypatch.setattr(checks, "reference_run", lambda: True)
+    with pytest.raises(AssertionError, match="the text says 0.845"):
+        checks.check_claim(False, "the text says 0.845, this run gives 0.838")
+    monkeypatch.setattr(checks, "reference_run", lambda: False)
+    checks._explain_once.cache_clear()  # the explanation comes once per process
+    checks.check_claim(False, "the text says 0.845, this run gives 0.838")
+    out = capsys.readouterr().out
+    assert "Not as in the text on this machine: the text says 0.845, this run gives 0.838\n" in out and "reference run" in out
