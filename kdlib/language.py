@@ -10,6 +10,9 @@ Three ways to train the student:
 - plain: cross-entropy on the next character of the corpus (``train_language_model``);
 - token-level KD (Hinton et al. 2015 applied per position, as in Kim & Rush, EMNLP 2016):
   match the teacher's whole next-character distribution at every position (``distill_token_level``);
+- DistilBERT's recipe (Sanh et al. 2019): a student of the teacher's width and half its depth, started from
+  every other layer of the teacher (``student_from_teacher``), trained on token-level KD plus a cosine loss
+  between the two models' last hidden states (``distill_token_level(..., cosine_weight=...)``);
 - sequence-level KD (Kim & Rush, "Sequence-Level Knowledge Distillation", EMNLP 2016): train on
   text the teacher writes (``distill_sequence_level``). It needs only the teacher's outputs,
   never its probabilities: this is how a closed model behind an API gets distilled.
@@ -29,6 +32,7 @@ from torch import nn
 from .arguments import (check_count, check_fraction, check_model, check_number, check_sequence_logits,
                         check_temperature, check_tensor)
 from .devices import device_of, eval_mode, widest_float
+from .hints import cosine_hidden_loss
 from .losses import hard_loss, kd_loss
 from .models import check_sizes, seeded
 from .training import TrainSettings, fit, frozen_outputs
@@ -155,21 +159,57 @@ def char_model(vocab_size, width=128, layers=1, seed=0):
     return seeded(seed, lambda: CharModel(vocab_size, width, layers))
 
 
+def _check_char_model(name, model):
+    if not isinstance(model, CharModel):
+        raise TypeError(f"{name} must be a CharModel (made by char_model), whose GRU states can be read, got "
+                        f"{type(model).__name__}")
+
+
+def hidden_states(model, indices):
+    """The last GRU layer's state at every position: (batch, sequence) indices → (batch, sequence, width).
+
+    These are the vectors the model's head turns into logits: what DistilBERT's cosine loss compares.
+    """
+    _check_char_model("model", model)
+    check_tensor("indices", indices, dims=2)
+    if indices.dtype != torch.int64:
+        raise TypeError(f"indices must be an int64 tensor of character indices, got dtype {indices.dtype}")
+    return model.gru(model.embedding(indices.to(device_of(model))))[0]
+
+
+def student_from_teacher(teacher):
+    """DistilBERT's initialisation (Sanh et al. 2019): the teacher's width, half its layers (rounded up),
+    started from one teacher layer out of two (student layer k ← teacher layer 2k) and from the teacher's
+    embedding and head. A new model on the teacher's device; every weight is copied, none is drawn."""
+    _check_char_model("teacher", teacher)
+    gru = teacher.gru
+    student = char_model(teacher.embedding.num_embeddings, gru.hidden_size, (gru.num_layers + 1) // 2)
+    student.to(device_of(teacher))
+    with torch.no_grad():
+        student.embedding.load_state_dict(teacher.embedding.state_dict())
+        student.head.load_state_dict(teacher.head.state_dict())
+        for layer in range(student.gru.num_layers):
+            for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+                getattr(student.gru, f"{kind}_l{layer}").copy_(getattr(gru, f"{kind}_l{2 * layer}"))
+    return student
+
+
 def _logits(model, indices):
     """Logits of a model that returns (logits, hidden) or logits alone."""
     out = model(indices)
     return out[0] if isinstance(out, tuple) else out  # (batch, sequence, vocab)
 
 
-class _LogitsOnly(nn.Module):
-    """A language model seen as one that returns its logits alone, as kdlib.training.frozen_outputs expects."""
+class _Reading(nn.Module):
+    """A language model seen through ``read(model, indices)`` (its logits, or its hidden states), as
+    kdlib.training.frozen_outputs expects of a model: one tensor out."""
 
-    def __init__(self, model):
+    def __init__(self, model, read):
         super().__init__()
-        self.model = model
+        self.model, self.read = model, read
 
     def forward(self, indices):
-        return _logits(self.model, indices)  # (batch, sequence, vocab)
+        return self.read(self.model, indices)  # (batch, sequence, vocab or width)
 
 
 @torch.no_grad()
@@ -339,25 +379,48 @@ def train_language_model(model, text, *, vocabulary=None, context=64, settings=N
     return fit(model, (inputs, targets), batch_loss, settings, desc="language model")
 
 
-def distill_token_level(student, teacher, text, *, temperature=2.0, alpha=0.5, vocabulary=None, context=64,
-                        settings=None, **overrides):
-    """Token-level KD: (1 − α)·CE(next character) + α·token_kd_loss(student, teacher, T) on ``text``.
+def distill_token_level(student, teacher, text, *, temperature=2.0, alpha=0.5, cosine_weight=0.0, vocabulary=None,
+                        context=64, settings=None, **overrides):
+    """Token-level KD: (1 − α)·CE(next character) + α·token_kd_loss(student, teacher, T) on ``text``,
+    plus ``cosine_weight``·cosine_hidden_loss(student's, teacher's hidden_states) when it is > 0.
 
-    The teacher's logits for every window are computed once, where the teacher is, and reused every epoch.
-    ``settings``/keywords: as for train_language_model.
+    The cosine term is DistilBERT's (Sanh et al. 2019), whose loss is 5·KD(T = 2) + 2·CE + 1·cosine: here
+    alpha=5/7, cosine_weight=1/7 (Adam does not see the overall scale). It needs CharModels of one width.
+    The teacher's logits (and states) for every window are computed once, where the teacher is, and
+    reused every epoch. ``settings``/keywords: as for train_language_model.
     """
     vocabulary = _vocabulary(vocabulary, student=student, teacher=teacher)
     check_temperature(temperature)
     check_fraction("alpha", alpha)
+    check_number("cosine_weight", cosine_weight, inclusive=True)
+    if cosine_weight:
+        _check_same_width(student, teacher)
     settings = _settings(settings, **overrides)
     inputs, targets = _windows(text, vocabulary, context)
-    teacher_logits = frozen_outputs(_LogitsOnly(teacher), inputs)  # (N, context, vocab), on the CPU like inputs
+    teacher_logits = frozen_outputs(_Reading(teacher, _logits), inputs)  # (N, context, vocab), on the CPU like inputs
+    tensors = (inputs, targets, teacher_logits)
+    if cosine_weight:
+        tensors += (frozen_outputs(_Reading(teacher, hidden_states), inputs),)  # (N, context, width)
 
-    def batch_loss(model, x, y, t):
-        logits = _logits(model, x)  # (batch, context, vocab)
-        return (1 - alpha) * _next_character_loss(logits, y) + alpha * token_kd_loss(logits, t, temperature)
+    def batch_loss(model, x, y, t, t_states=None):
+        if t_states is None:
+            logits = _logits(model, x)  # (batch, context, vocab)
+        else:
+            states = hidden_states(model, x)  # (batch, context, width)
+            logits = model.head(states)
+        loss = (1 - alpha) * _next_character_loss(logits, y) + alpha * token_kd_loss(logits, t, temperature)
+        return loss if t_states is None else loss + cosine_weight * cosine_hidden_loss(states, t_states)
 
-    return fit(student, (inputs, targets, teacher_logits), batch_loss, settings, desc="token-level KD")
+    return fit(student, tensors, batch_loss, settings, desc="token-level KD")
+
+
+def _check_same_width(student, teacher):
+    _check_char_model("student", student)
+    _check_char_model("teacher", teacher)
+    widths = student.gru.hidden_size, teacher.gru.hidden_size
+    if widths[0] != widths[1]:
+        raise ValueError(f"cosine_weight > 0 compares hidden states, so student and teacher need one width, got "
+                         f"{widths[0]} and {widths[1]}; use cosine_weight=0, or student_from_teacher(teacher)")
 
 
 def distill_sequence_level(student, teacher, text, *, characters=None, sampling_temperature=1.0, vocabulary=None,

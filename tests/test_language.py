@@ -1,6 +1,7 @@
 """Character-level language models: corpus, vocabulary, token-level KD against an independent
 float64 computation, perplexity hand values, seeded sampling, short training runs, and the device policy
 (models left as found, inputs sent where the model is)."""
+import copy
 import math
 
 import pytest
@@ -10,8 +11,8 @@ from torch import nn
 
 from device_probe import follows_meta, on_meta, untouched
 from kdlib.language import (LANGUAGE_SETTINGS, char_model, corpus_vocabulary, decode, distill_sequence_level,
-                            distill_token_level, encode, load_corpus, perplexity, sample, split_corpus, teacher_text,
-                            token_kd_loss, train_language_model)
+                            distill_token_level, encode, hidden_states, load_corpus, perplexity, sample, split_corpus,
+                            student_from_teacher, teacher_text, token_kd_loss, train_language_model)
 from kdlib.training import TrainSettings
 
 
@@ -186,6 +187,86 @@ def test_sequence_level_distillation_trains_on_teacher_text(trained, texts):
     assert len(used) == 1000 and len(history.loss) == 1
 
 
+@pytest.mark.parametrize("teacher_layers, student_layers", [(1, 1), (2, 1), (3, 2), (4, 2)])
+def test_student_from_teacher_copies_every_other_layer(teacher_layers, student_layers):
+    teacher = char_model(5, width=6, layers=teacher_layers, seed=3)
+    student = student_from_teacher(teacher)
+    assert student.gru.num_layers == student_layers and student.gru.hidden_size == 6
+    assert torch.equal(student.embedding.weight, teacher.embedding.weight)
+    assert torch.equal(student.head.weight, teacher.head.weight) and torch.equal(student.head.bias, teacher.head.bias)
+    for layer in range(student_layers):
+        for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+            assert torch.equal(getattr(student.gru, f"{kind}_l{layer}"), getattr(teacher.gru, f"{kind}_l{2 * layer}"))
+    student.head.weight.data.add_(1.0)  # a copy, not a shared tensor
+    assert not torch.equal(student.head.weight, teacher.head.weight)
+
+
+def test_hidden_states_are_what_the_head_reads():
+    model = char_model(5, width=6, layers=2, seed=1)
+    indices = torch.randint(0, 5, (3, 7), generator=torch.Generator().manual_seed(0))
+    states = hidden_states(model, indices)
+    assert states.shape == (3, 7, 6)
+    torch.testing.assert_close(model.head(states), model(indices)[0])
+
+
+def float64_triple_loss(student, teacher, inputs, targets, alpha, temperature, cosine_weight):
+    """(1 − α)·CE + α·T²·KL(teacher ‖ student at T) + w·mean(1 − cos) over every position, in float64, by hand."""
+    def run(model):
+        states = model.gru(model.embedding(inputs))[0]  # (N, context, width)
+        return states, model.head(states)
+
+    s_states, s_logits = run(student)
+    with torch.no_grad():
+        t_states, t_logits = run(teacher)
+    log_q = torch.log_softmax(s_logits, -1)
+    ce = -log_q.gather(-1, targets.unsqueeze(-1)).mean()
+    p_t = torch.softmax(t_logits / temperature, -1)
+    kl = (p_t * (torch.log(p_t) - torch.log_softmax(s_logits / temperature, -1))).sum(-1).mean()
+    cosine = (s_states * t_states).sum(-1) / (s_states.norm(dim=-1) * t_states.norm(dim=-1))
+    return (1 - alpha) * ce + alpha * temperature**2 * kl + cosine_weight * (1 - cosine).mean()
+
+
+@pytest.mark.parametrize("alpha, cosine_weight", [(5 / 7, 1 / 7), (0.0, 0.5), (1.0, 0.0)])
+def test_one_step_of_the_triple_loss_matches_a_float64_gradient(alpha, cosine_weight):
+    vocabulary, text, context, lr, temperature = "ab c", "abc cab bca ab ca" * 3, 8, 0.05, 2.0
+    teacher = char_model(4, width=5, layers=2, seed=0)
+    student = student_from_teacher(teacher)
+    with torch.no_grad():  # a student that differs from the teacher's layers
+        for parameter in student.parameters():
+            parameter.add_(0.1 * torch.randn(parameter.shape, generator=torch.Generator().manual_seed(1)))
+    reference = {name: p.detach().double().clone() for name, p in student.named_parameters()}
+    indices = encode(text, vocabulary)
+    starts = range(0, len(indices) - context, context // 2)  # windows of context + 1, stride context / 2
+    windows = torch.stack([indices[s : s + context + 1] for s in starts])
+    student64, teacher64 = student_from_teacher(teacher).double(), copy.deepcopy(teacher).double()
+    student64.load_state_dict(reference)
+    loss = float64_triple_loss(student64, teacher64, windows[:, :-1], windows[:, 1:], alpha, temperature,
+                               cosine_weight)
+    loss.backward()
+    # one batch holding every window, one SGD step (momentum's first step is the plain gradient)
+    distill_token_level(student, teacher, text, temperature=temperature, alpha=alpha, cosine_weight=cosine_weight,
+                        vocabulary=vocabulary, context=context, epochs=1, batch_size=len(windows), lr=lr,
+                        optimizer="sgd", progress=False)
+    for name, p in student64.named_parameters():
+        expected = reference[name] - lr * p.grad
+        torch.testing.assert_close(dict(student.named_parameters())[name].double(), expected, atol=2e-6, rtol=1e-5)
+
+
+def test_the_cosine_term_turns_the_student_states_toward_the_teachers(trained, texts):
+    teacher, _ = trained
+    window = encode(texts[1][:320]).view(5, 64)
+    with torch.no_grad():
+        target = hidden_states(teacher, window)
+    turned = {}
+    for weight in (0.0, 1.0):
+        student = char_model(len(corpus_vocabulary()), width=24, layers=1, seed=7)  # the teacher's width
+        distill_token_level(student, teacher, texts[0][:3000], alpha=1.0, cosine_weight=weight, epochs=2,
+                            batch_size=16, seed=0, progress=False)
+        with torch.no_grad():
+            turned[weight] = F.cosine_similarity(hidden_states(student, window), target, dim=-1).mean().item()
+    assert turned[1.0] > turned[0.0] + 0.2 and turned[1.0] > 0.5
+
+
 def test_char_model_is_seeded_and_checks_sizes():
     first, second = char_model(10, width=8, seed=2), char_model(10, width=8, seed=2)
     assert all(torch.equal(a, b) for a, b in zip(first.parameters(), second.parameters()))
@@ -276,6 +357,8 @@ TEACHES = {  # distillation functions: (student, teacher) -> history
     "distill_token_level": lambda student, teacher: distill_token_level(student, teacher, TEXT, **quiet()),
     "distill_sequence_level": lambda student, teacher: distill_sequence_level(student, teacher, TEXT, characters=200,
                                                                               **quiet()),
+    "distill_token_level with the cosine term": lambda student, teacher: distill_token_level(
+        student, teacher, TEXT, cosine_weight=0.2, **quiet()),
 }
 
 
@@ -327,3 +410,15 @@ def test_distilling_follows_each_model_device(name, on):
     student, teacher = (meta, tiny(1)) if on == "student" else (tiny(1), meta)
     follows_meta(lambda: TEACHES[name](student, teacher))
     assert seen and set(seen) == {"meta"}
+
+
+def test_hidden_states_follow_the_model_device():
+    meta, seen = on_meta(tiny())
+    follows_meta(lambda: hidden_states(meta, encode("The ").unsqueeze(0)))
+    assert seen and set(seen) == {"meta"}
+
+
+def test_a_student_from_the_teacher_is_made_where_the_teacher_is():
+    teacher = char_model(len(VOCABULARY), width=6, layers=2).to("meta")
+    student = student_from_teacher(teacher)
+    assert {p.device.type for p in student.parameters()} == {"meta"}

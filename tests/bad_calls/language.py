@@ -2,8 +2,9 @@
 import torch
 
 from kdlib import models
-from kdlib.language import (char_model, decode, distill_sequence_level, distill_token_level, encode, perplexity,
-                            sample, split_corpus, teacher_text, token_kd_loss, train_language_model)
+from kdlib.language import (char_model, decode, distill_sequence_level, distill_token_level, encode, hidden_states,
+                            perplexity, sample, split_corpus, student_from_teacher, teacher_text, token_kd_loss,
+                            train_language_model)
 from kdlib.training import TrainSettings
 
 AB = "ab"
@@ -110,6 +111,23 @@ BAD_CALLS = [
      ValueError, "temperature must be a finite number > 0, got 0"),
     ("token KD teacher None", lambda: distill_token_level(NET, None, TEXT, vocabulary=AB, **QUIET), TypeError,
      "teacher must be a torch.nn.Module, got NoneType"),
+    ("token KD cosine_weight -1", lambda: distill_token_level(NET, TEACHER, TEXT, cosine_weight=-1, vocabulary=AB,
+                                                              **QUIET), ValueError,
+     "cosine_weight must be a finite number >= 0, got -1"),
+    ("token KD cosine term across widths", lambda: distill_token_level(
+        char_model(2, width=3), TEACHER, TEXT, cosine_weight=0.5, vocabulary=AB, **QUIET), ValueError,
+     "one width, got 3 and 4"),
+    ("token KD cosine term on a model without GRU states", lambda: distill_token_level(
+        NET, models.mlp(4, 2), TEXT, cosine_weight=0.5, vocabulary=AB, **QUIET), TypeError,
+     "teacher must be a language model"),
+    ("hidden_states of an MLP", lambda: hidden_states(models.mlp(4, 2), torch.zeros(1, 2, dtype=torch.int64)),
+     TypeError, "model must be a CharModel"),
+    ("hidden_states of float indices", lambda: hidden_states(NET, torch.zeros(1, 2)), TypeError,
+     "int64 tensor of character indices, got dtype torch.float32"),
+    ("hidden_states of 1-D indices", lambda: hidden_states(NET, torch.zeros(2, dtype=torch.int64)), ValueError,
+     "indices"),
+    ("student_from_teacher of a name", lambda: student_from_teacher("gru"), TypeError,
+     "teacher must be a CharModel (made by char_model), whose GRU states can be read, got str"),
     ("sequence KD vocabularies differ", lambda: distill_sequence_level(NET, WIDE, TEXT, vocabulary=AB, **QUIET),
      ValueError, "got student 2, teacher 3"),
     ("sequence KD 0 characters",
