@@ -179,12 +179,13 @@ def hidden_states(model, indices):
 
 def student_from_teacher(teacher):
     """DistilBERT's initialisation (Sanh et al. 2019): the teacher's width, half its layers (rounded up),
-    started from one teacher layer out of two (student layer k ← teacher layer 2k) and from the teacher's
-    embedding and head. A new model on the teacher's device; every weight is copied, none is drawn."""
+    started from one teacher layer out of two (student layer k ← teacher layer 2k; Hugging Face's script keeps
+    BERT's layers 0, 2, 4, 7, 9, 11) and from the teacher's embedding and head. A new model on the teacher's
+    device and in its dtype; every weight is copied, none is drawn."""
     _check_char_model("teacher", teacher)
     gru = teacher.gru
     student = char_model(teacher.embedding.num_embeddings, gru.hidden_size, (gru.num_layers + 1) // 2)
-    student.to(device_of(teacher))
+    student.to(device=device_of(teacher), dtype=teacher.head.weight.dtype)
     with torch.no_grad():
         student.embedding.load_state_dict(teacher.embedding.state_dict())
         student.head.load_state_dict(teacher.head.state_dict())
@@ -384,8 +385,8 @@ def distill_token_level(student, teacher, text, *, temperature=2.0, alpha=0.5, c
     """Token-level KD: (1 − α)·CE(next character) + α·token_kd_loss(student, teacher, T) on ``text``,
     plus ``cosine_weight``·cosine_hidden_loss(student's, teacher's hidden_states) when it is > 0.
 
-    The cosine term is DistilBERT's (Sanh et al. 2019), whose loss is 5·KD(T = 2) + 2·CE + 1·cosine: here
-    alpha=5/7, cosine_weight=1/7 (Adam does not see the overall scale). It needs CharModels of one width.
+    The cosine term is DistilBERT's (Sanh et al. 2019); Hugging Face's training script weighs
+    5·KD(T = 2) + 2·CE + 1·cosine, here alpha=5/7, cosine_weight=1/7 (Adam does not see the overall scale). It needs CharModels of one width.
     The teacher's logits (and states) for every window are computed once, where the teacher is, and
     reused every epoch. ``settings``/keywords: as for train_language_model.
     """

@@ -199,6 +199,7 @@ def test_student_from_teacher_copies_every_other_layer(teacher_layers, student_l
             assert torch.equal(getattr(student.gru, f"{kind}_l{layer}"), getattr(teacher.gru, f"{kind}_l{2 * layer}"))
     student.head.weight.data.add_(1.0)  # a copy, not a shared tensor
     assert not torch.equal(student.head.weight, teacher.head.weight)
+    assert {p.dtype for p in student_from_teacher(teacher.double()).parameters()} == {torch.float64}
 
 
 def test_hidden_states_are_what_the_head_reads():
