@@ -386,9 +386,9 @@ def distill_token_level(student, teacher, text, *, temperature=2.0, alpha=0.5, c
     plus ``cosine_weight``·cosine_hidden_loss(student's, teacher's hidden_states) when it is > 0.
 
     The cosine term is DistilBERT's (Sanh et al. 2019); Hugging Face's training script weighs
-    5·KD(T = 2) + 2·CE + 1·cosine, here alpha=5/7, cosine_weight=1/7 (Adam does not see the overall scale). It needs CharModels of one width.
-    The teacher's logits (and states) for every window are computed once, where the teacher is, and
-    reused every epoch. ``settings``/keywords: as for train_language_model.
+    5·KD(T = 2) + 2·CE + 1·cosine, here alpha=5/7, cosine_weight=1/7 (Adam does not see the overall scale).
+    It needs CharModels of one width. The teacher's logits (and states) for every window are computed once,
+    where the teacher is, and reused every epoch. ``settings``/keywords: as for train_language_model.
     """
     vocabulary = _vocabulary(vocabulary, student=student, teacher=teacher)
     check_temperature(temperature)
@@ -403,14 +403,14 @@ def distill_token_level(student, teacher, text, *, temperature=2.0, alpha=0.5, c
     if cosine_weight:
         tensors += (frozen_outputs(_Reading(teacher, hidden_states), inputs),)  # (N, context, width)
 
-    def batch_loss(model, x, y, t, t_states=None):
-        if t_states is None:
-            logits = _logits(model, x)  # (batch, context, vocab)
-        else:
-            states = hidden_states(model, x)  # (batch, context, width)
-            logits = model.head(states)
-        loss = (1 - alpha) * _next_character_loss(logits, y) + alpha * token_kd_loss(logits, t, temperature)
-        return loss if t_states is None else loss + cosine_weight * cosine_hidden_loss(states, t_states)
+    def batch_loss(model, x, y, t, *t_states):  # t_states: () or the teacher's (batch, context, width) states
+        def hinton(logits):  # (batch, context, vocab)
+            return (1 - alpha) * _next_character_loss(logits, y) + alpha * token_kd_loss(logits, t, temperature)
+
+        if not t_states:
+            return hinton(_logits(model, x))
+        states = hidden_states(model, x)  # (batch, context, width): the head reads them, the cosine compares them
+        return hinton(model.head(states)) + cosine_weight * cosine_hidden_loss(states, *t_states)
 
     return fit(student, tensors, batch_loss, settings, desc="token-level KD")
 

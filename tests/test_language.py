@@ -211,7 +211,7 @@ def test_hidden_states_are_what_the_head_reads():
 
 
 def float64_triple_loss(student, teacher, inputs, targets, alpha, temperature, cosine_weight):
-    """(1 − α)·CE + α·T²·KL(teacher ‖ student at T) + w·mean(1 − cos) over every position, in float64, by hand."""
+    """(1 − α)·CE + α·T²·KL(teacher ‖ student at T) + w·mean(1 − cos) at every position, float64."""
     def run(model):
         states = model.gru(model.embedding(inputs))[0]  # (N, context, width)
         return states, model.head(states)
