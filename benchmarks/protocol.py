@@ -9,8 +9,8 @@
   short), "not shown" (the interval straddles the goal, fewer than ``STUDENT_SEEDS`` seeds, or the comparison
   is not like-for-like).
 - Every script takes ``--help``, ``--device`` (default: the CPU), ``--quick`` (a smoke run of a few seconds on
-  tiny data, through the same code as the full run), ``--out`` (a file for the section) and ``--results``
-  (also write the section into docs/results.md; only when asked).
+  tiny data, through the same code as the full run), ``--out`` (a file for the section), ``--results``
+  (also write the section into docs/results.md; only when asked) and ``--threads`` (CPU threads, default 1).
 """
 import argparse
 import datetime
@@ -47,12 +47,17 @@ def parser(doc, seeds=STUDENT_SEEDS):
     p.add_argument("--out", type=Path, help="write the markdown section to this file")
     p.add_argument("--results", action="store_true", help="also write the section into docs/results.md")
     p.add_argument("--seeds", type=int, default=seeds, help=f"paired seeds (default {seeds})")
+    p.add_argument("--threads", type=int, default=1,
+                   help="CPU threads for torch (default 1, so two runs can share two cores); a run is bit-identical "
+                        "for one seed and one thread count, and other counts can differ in the last digits")
     return p
 
 
 def parse(p, argv=None):
-    """Parse and check the options; one thread, so a seed gives a bit-identical CPU run."""
+    """Parse and check the options and pin torch's thread count, so a seed gives a bit-identical CPU run."""
     args = p.parse_args(argv)
+    if args.threads < 1:
+        p.error(f"--threads must be at least 1, got {args.threads}")
     if args.seeds < 2:
         p.error(f"--seeds must be at least 2 (a paired interval needs two differences), got {args.seeds}")
     try:
@@ -61,7 +66,7 @@ def parse(p, argv=None):
         p.error(f"--device: {error}")
     if args.out is not None and args.out.is_dir():
         p.error(f"--out must be a file, got the folder {args.out}")
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
     args.started = (time.perf_counter(), time.process_time(), load_average())
     return args
 
@@ -178,8 +183,9 @@ def header(args):
     run = ""
     if getattr(args, "started", None) is not None:
         wall, cpu, load = args.started
+        threads = torch.get_num_threads()
         run = (f" Run: {(time.perf_counter() - wall) / 60:.1f} min wall, {(time.process_time() - cpu) / 60:.1f} min "
-               f"CPU (one thread); load average {load} at the start, {load_average()} at the end.")
+               f"CPU ({threads} thread{'s' * (threads > 1)}); load average {load} at the start, {load_average()} at the end.")
     return (f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
             f"torch {torch.__version__} ({torch.backends.cpu.get_cpu_capability()} CPU kernels), device {args.device}. "
             f"Date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC. "

@@ -72,11 +72,11 @@ def test_help_lists_the_common_options_and_runs_nothing(name, capsys):
         importlib.import_module(f"benchmarks.{name}").main(["--help"])
     assert exit_.value.code == 0
     text = capsys.readouterr().out
-    for option in ("--device", "--quick", "--out", "--results", "--seeds"):
+    for option in ("--device", "--quick", "--out", "--results", "--seeds", "--threads"):
         assert option in text
 
 
-@pytest.mark.parametrize("argv", [["--seeds", "1"], ["--device", "nonsense"], ["--unknown"]])
+@pytest.mark.parametrize("argv", [["--seeds", "1"], ["--threads", "0"], ["--device", "nonsense"], ["--unknown"]])
 def test_bad_options_are_refused(argv, capsys):
     with pytest.raises(SystemExit) as exit_:
         importlib.import_module("benchmarks.rkd").main(["--quick", *argv])
