@@ -1,8 +1,8 @@
 """The training loop: ``fit`` with a pluggable batch loss; ``train`` on labels and ``distill`` from a teacher
 are two short uses of it, and every method module (assistants, ensembles, hints, ...) is another.
 
-Training settings (epochs, lr, batch size, optimizer, schedule, weight decay, seed, validation split,
-device, progress bar) live once, in ``TrainSettings``; every training function takes ``settings=`` and
+Training settings (epochs, lr, batch size, optimizer, schedule, weight decay, max-norm, seed, validation
+split, device, progress bar) live once, in ``TrainSettings``; every training function takes ``settings=`` and
 any of its fields as keywords (``train(model, data, epochs=5)``). A run is bit-identical on CPU for one
 ``seed`` (model seeds live in ``kdlib.models``) and one thread count. A loss that turns non-finite
 stops the run with an error naming the epoch and step. Devices follow ``kdlib.devices``.
@@ -38,7 +38,8 @@ class TrainSettings:
 
     optimizer "adam", or "sgd" with momentum 0.9; lr_schedule "constant", "cosine" (lr → 0 along a half
     cosine over all steps) or "step" (lr ÷ 10 halfway): longer runs then end in a minimum instead of
-    bouncing around one. ``val``: a Split whose accuracy is scored after every epoch, or a function
+    bouncing around one. ``max_norm``: after every step, each unit's incoming weights are scaled back to at most
+    this L2 norm (``clip_unit_norms``). ``val``: a Split whose accuracy is scored after every epoch, or a function
     model → number scored instead (a language model's held-out score); either goes to History.val_accuracy.
     ``device``: where to train; None trains where the model is.
     """
@@ -49,6 +50,7 @@ class TrainSettings:
     optimizer: str = "adam"
     lr_schedule: str = "constant"
     weight_decay: float = 0.0
+    max_norm: float | None = None
     seed: int = 0
     val: Split | Callable[[torch.nn.Module], float] | None = None
     device: str | torch.device | None = None
@@ -61,6 +63,8 @@ class TrainSettings:
         check_choice("optimizer", self.optimizer, OPTIMIZERS)
         check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
         check_number("weight_decay", self.weight_decay, inclusive=True)
+        if self.max_norm is not None:
+            check_number("max_norm", self.max_norm)
         check_count("seed", self.seed, low=0)
         if self.val is not None and not callable(self.val):
             if not isinstance(self.val, tuple):
@@ -219,6 +223,8 @@ def fit(model, tensors, batch_loss, settings=None, *, desc="fit", **overrides):
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            if settings.max_norm is not None:
+                clip_unit_norms(model, settings.max_norm)
             if scheduler is not None:
                 scheduler.step()
             total, count = total + loss.item() * len(batch[0]), count + len(batch[0])
@@ -228,6 +234,21 @@ def fit(model, tensors, batch_loss, settings=None, *, desc="fit", **overrides):
         bar.set_postfix(loss=f"{history.loss[-1]:.4f}")
     model.eval()
     return history
+
+
+@torch.no_grad()
+def clip_unit_norms(model, max_norm):
+    """Max-norm regularisation (Srivastava et al. 2014, "Dropout", §5.1; Hinton et al. 2015 used it for their
+    MNIST teacher): every unit's incoming weight vector w, a row of a Linear's weight (out, in) or one filter
+    (out, in, kh, kw) of a convolution, is scaled to ‖w‖₂ ≤ max_norm; rows already inside are untouched, biases
+    are free. It bounds the weights however large the learning rate, which is why dropout nets can use large ones."""
+    check_model("model", model)
+    check_number("max_norm", max_norm)
+    for module in model.modules():
+        if isinstance(module, (torch.nn.Linear, torch.nn.Conv1d, torch.nn.Conv2d)):
+            w = module.weight  # (units, fan-in...)
+            norms = w.flatten(1).norm(dim=1).view(-1, *[1] * (w.dim() - 1))  # one per unit, shaped to broadcast
+            w.mul_((max_norm / norms).clamp(max=1.0))  # a factor < 1 only for units above max_norm
 
 
 def train(model, data, *, label_smoothing=0.0, augment=None, settings=None, **overrides):

@@ -9,8 +9,8 @@ from torch import nn
 
 from kdlib import data, metrics, models
 from kdlib.losses import dkd_loss, kd_loss
-from kdlib.training import (NonFiniteLossError, TrainSettings, default_device, distill, evaluate, fit,
-                            frozen_outputs, predict_logits, train)
+from kdlib.training import (NonFiniteLossError, TrainSettings, clip_unit_norms, default_device, distill, evaluate,
+                            fit, frozen_outputs, predict_logits, train)
 
 
 @pytest.fixture(scope="module")
@@ -237,6 +237,44 @@ def test_fit_is_the_loop_train_uses(digits):
     train(a, digits.train, epochs=2, progress=False)
     fit(b, digits.train, lambda model, x, y: F.cross_entropy(model(x), y), epochs=2, progress=False)
     assert same_weights(a, b) and not b.training
+
+
+def test_max_norm_scales_each_units_incoming_weights_back_after_the_step():
+    """One SGD step of fit with max_norm against the step and the clipping written out in float64: rows of each
+    Linear weight that end above c are scaled to norm c, the others and the biases are the plain step."""
+    torch.manual_seed(0)
+    x, y = torch.randn(16, 5, dtype=torch.float64), torch.arange(16) % 3
+    net = nn.Sequential(nn.Linear(5, 6), nn.Tanh(), nn.Linear(6, 3)).double()
+    reference = {name: p.detach().clone() for name, p in net.named_parameters()}
+    F.cross_entropy(net(x), y).backward()
+    stepped = {name: reference[name] - 2.0 * p.grad for name, p in net.named_parameters()}  # lr 2, first step
+    norms = stepped["0.weight"].pow(2).sum(1).sqrt()  # (6,) one per hidden unit
+    c = norms.median().item()  # some units end above c, some below
+    expected = {name: (w * (c / w.pow(2).sum(1, keepdim=True).sqrt()).clamp(max=1.0) if name.endswith("weight") else w)
+                for name, w in stepped.items()}
+    for max_norm, want in ((None, stepped), (c, expected)):
+        model = nn.Sequential(nn.Linear(5, 6), nn.Tanh(), nn.Linear(6, 3)).double()
+        model.load_state_dict(reference)
+        fit(model, (x, y), lambda m, xb, yb: F.cross_entropy(m(xb), yb), epochs=1, batch_size=16, lr=2.0,
+            optimizer="sgd", max_norm=max_norm, progress=False)
+        for name, p in model.named_parameters():
+            torch.testing.assert_close(p.detach(), want[name], rtol=1e-9, atol=1e-9)
+    assert (norms > c * 1.01).any() and (norms < c * 0.99).any() and not torch.allclose(expected["0.weight"], stepped["0.weight"])
+
+
+def test_clip_unit_norms_bounds_each_convolution_filter_and_leaves_small_ones_alone():
+    conv = nn.Conv2d(2, 4, 3)
+    with torch.no_grad():
+        conv.weight.mul_(torch.tensor([0.1, 10.0, 0.1, 10.0]).view(4, 1, 1, 1))  # (out, in, kh, kw)
+    before = conv.weight.detach().clone()
+    clip_unit_norms(conv, 1.0)
+    norms = conv.weight.detach().flatten(1).norm(dim=1)  # one per filter
+    torch.testing.assert_close(norms[[1, 3]], torch.ones(2))
+    assert torch.equal(conv.weight[[0, 2]], before[[0, 2]])
+    torch.testing.assert_close(conv.weight[[1, 3]], before[[1, 3]] / before[[1, 3]].flatten(1).norm(dim=1).view(2, 1, 1, 1))
+    meta = nn.Linear(3, 2, device="meta")
+    clip_unit_norms(meta, 1.0)  # no values read: stays where the model is
+    assert meta.weight.device.type == "meta"
 
 
 def test_distill_takes_a_soft_loss_and_the_default_is_hinton(digits, teacher):

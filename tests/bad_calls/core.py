@@ -96,6 +96,8 @@ BAD_CALLS = [
     ("batch size 0", lambda: training.train(NET, SPLIT, batch_size=0, progress=False), ValueError, "batch_size must be an integer >= 1, got 0"),
     ("fractional epochs", lambda: training.train(NET, SPLIT, epochs=2.5, progress=False), TypeError, "epochs must be an integer >= 1, got float 2.5"),
     ("negative weight decay", lambda: training.distill(NET, TEACHER, SPLIT, weight_decay=-0.1, progress=False), ValueError, "weight_decay must be a finite number >= 0"),
+    ("max-norm 0", lambda: training.train(NET, SPLIT, max_norm=0, progress=False), ValueError, "max_norm must be a finite number > 0, got 0"),
+    ("max-norm a string", lambda: training.clip_unit_norms(NET, "3"), TypeError, "max_norm must be a number > 0, got str"),
     ("unknown optimizer", lambda: training.train(NET, SPLIT, optimizer="lbfgs", progress=False), ValueError, "optimizer must be one of ('adam', 'sgd'), got 'lbfgs'"),
     ("unknown schedule", lambda: training.train(NET, SPLIT, lr_schedule="linear", progress=False), ValueError, "lr_schedule must be one of"),
     ("misspelt setting", lambda: training.train(NET, SPLIT, epoch=3), TypeError, "unknown training setting(s) ['epoch']"),
