@@ -140,3 +140,16 @@ def test_a_section_is_replaced_between_its_markers(tmp_path):
     protocol.write_section(path, "x", "X", "second")
     text = path.read_text(encoding="utf-8")
     assert "second" in text and "first" not in text and "other" in text
+
+
+def test_hinton_teacher_recipe_options_reach_the_teachers_and_the_table(tmp_path, monkeypatch):
+    hinton = importlib.import_module("benchmarks.hinton_mnist")
+    calls, train = [], hinton.train
+    monkeypatch.setattr(hinton, "train", lambda *a, **kw: calls.append(kw) or train(*a, **kw))
+    out = tmp_path / "hinton.md"
+    hinton.main(["--quick", "--teacher-max-norm", "0.5", "--teacher-sgd", "0.1", "--out", str(out)])
+    teachers = [kw for kw in calls if "val" in kw]  # the teachers are early-stopped on validation, students not
+    assert len(teachers) == 2 and all((kw["optimizer"], kw["lr"], kw["max_norm"]) == ("sgd", 0.1, 0.5) for kw in teachers)
+    assert all("max_norm" not in kw and "optimizer" not in kw for kw in calls if "val" not in kw)
+    teacher_row = next(line for line in out.read_text(encoding="utf-8").splitlines() if line.startswith("| teacher |"))
+    assert "SGD lr 0.1 momentum 0.9, max-norm 0.5" in teacher_row
