@@ -16,7 +16,8 @@ images; distilled on the same plain images at T = 20; a control on labels with t
 row, outside the gap. Adam with a cosine learning-rate decay instead of SGD to convergence, and no max-norm
 constraint: tried on validation (teacher seed 0, 60 epochs, `--teacher-max-norm 3.5`, with Adam and with
 `--teacher-sgd 0.1`, SGD with momentum 0.9), both teachers' fewest validation errors were 51 (epoch 47), as
-without it (51, epoch 54), and 120 epochs without it reached 50 (epoch 92), so the simpler recipe stays. Errors are counted once on the 10,000 test images.
+without it (51, epoch 54), and 120 epochs without it reached 50 (epoch 92), so the simpler recipe stays.
+Errors are counted once on the 10,000 test images.
 
 Cost, measured on this 2-core machine (2026-12-02 evening, quiet, one thread, CPU seconds): a teacher epoch
 17 s, a student epoch 8 s (baseline, distilled from cached logits, jittered control alike). Defaults (3 teachers
@@ -138,7 +139,8 @@ def report(args, splits, stops, curves, teachers, teacher_errors, rows, seeds, t
     control_gain = protocol.paired(base, control)
     table = ["| model | setting | test errors: mean ± sd | per seed | paper |", "|---|---|---|---|---:|",
              f"| teacher | 2x{TEACHER_WIDTH}, dropout {INPUT_DROPOUT} in / {HIDDEN_DROPOUT} hidden, jitter ±{JITTER} px, "
-             f"{teacher_recipe(args)}, {args.teacher_epochs} epochs, stopped at {' / '.join(map(str, stops))} on validation | "
+             f"{teacher_recipe(args)}, {args.teacher_epochs} epochs, "
+             f"stopped at {' / '.join(map(str, stops))} on validation | "
              f"{protocol.mean_sd(teacher_errors)} | "
              f"{' / '.join(map(str, teacher_errors))} | {PAPER['teacher']} |",
              f"| baseline student | 2x{STUDENT_WIDTH}, plain images, labels | {protocol.mean_sd(base)} | "
