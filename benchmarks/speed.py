@@ -166,9 +166,10 @@ def main(argv=None):
     body = "\n".join([
         f"MNIST, first {EXAMPLES:,} training images, {EPOCHS} epochs of batch {BATCH_SIZE} ({steps} steps), "
         f"teacher MLP 2x{TEACHER_WIDTH}, student MLP 2x{STUDENT_WIDTH}, Adam, T={TEMPERATURE:g}, α={ALPHA}; "
-        f"one thread, CPU time (time.process_time), median of {REPEATS} interleaved repeats after a warm-up round (each run includes computing the cached teacher "
-        "logits where it has them). The machine was shared with other jobs, so single times are noisy; the "
-        "ratios are the result.",
+        f"{torch.get_num_threads()} thread(s), CPU time (time.process_time), median of {REPEATS} interleaved repeats "
+        "after a warm-up round (each run includes computing the cached teacher logits where it has them). Single "
+        "times are noisy even on a quiet machine (the load averages above say how busy it was); the ratios are the "
+        "result.",
         "",
         protocol.goals_table(goals),
         "",
