@@ -160,8 +160,8 @@ def report(args, splits, stops, curves, teachers, teacher_errors, rows, seeds, t
     body = "\n".join([
         __doc__.split("\n\n", 2)[2].strip(), "",
         f"Training: students Adam lr {LR}, teachers {teacher_recipe(args)}, each decayed to 0 along a cosine, batch "
-        f"{BATCH_SIZE}; students {args.student_epochs} epochs; {len(splits.train.y):,} training, {len(splits.val.y):,} validation and {len(splits.test.y):,} "
-        f"test images; student seeds {seeds}, teacher seeds {list(range(len(teachers)))}. Validation errors "
+        f"{BATCH_SIZE}; students {args.student_epochs} epochs; {len(splits.train.y):,} training, "
+        f"{len(splits.val.y):,} validation and {len(splits.test.y):,} test images; student seeds {seeds}, teacher seeds {list(range(len(teachers)))}. Validation errors "
         f"(of {len(splits.val.y):,}) after each epoch of each teacher's {args.teacher_epochs}-epoch run:",
         *(f"- teacher {seed}: " + ", ".join(f"{e}: {v}" for e, v in enumerate(curve, start=1))
           + f"; kept epoch {stop}" for seed, (curve, stop) in enumerate(zip(curves, stops))), "",
